@@ -1,0 +1,106 @@
+"""``create_app(settings)``: the FastAPI application with the Scale API, native API and UI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from steelyard import __version__
+from steelyard.api import errors
+from steelyard.api.deps import SLASH_SENTINEL, _ActorCache
+from steelyard.callbacks.urls import allow_private_targets
+from steelyard.clock import SYSTEM_CLOCK, Clock
+from steelyard.config import Settings
+from steelyard.db.engine import Database
+from steelyard.db.migrate import upgrade
+
+log = logging.getLogger("steelyard")
+
+
+class RawPathMiddleware:
+    """Keep ``%2F`` inside a path segment from splitting it.
+
+    The Scale client percent-encodes project and batch names with ``safe=""``, so a name with a
+    slash arrives as ``a%2Fb``; servers decode it before routing and then match the wrong route.
+    Here the path is re-decoded from ``raw_path`` with ``%2F`` turned into a private-use
+    character that ``deps.path_name`` turns back into ``/``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("raw_path")
+            if raw and b"%2f" in raw.lower():
+                text = raw.decode("latin-1").split("?", 1)[0]
+                text = text.replace("%2F", SLASH_SENTINEL).replace("%2f", SLASH_SENTINEL)
+                scope = dict(scope)
+                scope["path"] = unquote(text)
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    run_jobs: bool = True,
+    migrate: bool = True,
+    http_transport: httpx.BaseTransport | None = None,
+) -> FastAPI:
+    """Build the app. ``http_transport`` is the seam for outgoing HTTP (callbacks, imports)."""
+    db = Database(settings.resolved_database_url, echo=settings.sql_echo)
+    allow_private_targets(settings.allow_private_callbacks)
+    runner: Any = None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal runner
+        if migrate:
+            upgrade(db.engine)
+        if run_jobs:
+            from steelyard.jobs.runner import JobRunner
+
+            runner = JobRunner(db, settings, clock=clock, transport=http_transport)
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="Steelyard",
+        version=__version__,
+        summary="Self-hostable data labeling with a Scale-compatible API.",
+        description=(
+            "Point the official `scaleapi` client at this server with "
+            "`ScaleClient(key, api_instance_url='http://HOST:PORT/v1')`. "
+            "`/v1` is the Scale-compatible API; `/api` is Steelyard's native API."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.db = db
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.actor_cache = _ActorCache()
+    app.state.http_transport = http_transport
+    errors.install(app)
+
+    from steelyard.api import pages
+    from steelyard.api.native import router as native_router
+    from steelyard.api.scale_v1 import router as scale_router
+
+    app.include_router(scale_router.router)
+    app.include_router(native_router.router)
+    app.include_router(pages.router)
+    app.add_middleware(RawPathMiddleware)
+    return app

@@ -1,0 +1,87 @@
+"""Scale v1 batches (offset pagination with ``totalDocs``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
+from steelyard.api.scale_v1 import wire
+from steelyard.errors import ValidationError
+from steelyard.projects import service
+from steelyard.timefmt import parse
+
+router = APIRouter(tags=["batches"])
+
+
+@router.post("/batches", summary="Create a batch")
+def create_batch(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object.", field="body")
+    with db.unit_of_work() as session:
+        batch = service.create_batch(session, actor, body, clock.now())
+        return wire.batch(batch, service.project_name(session, batch.project_id))
+
+
+@router.get("/batches", summary="List batches")
+def list_batches(
+    actor: ActorDep,
+    db: DbDep,
+    project: str | None = Query(None),
+    status: str | None = Query(None),
+    start_time: str | None = Query(None),
+    end_time: str | None = Query(None),
+    exclude_archived: bool | None = Query(None),
+    limit: int = Query(100, ge=1, le=100),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    with db.unit_of_work(write=False) as session:
+        page = service.list_batches(
+            session,
+            actor,
+            project=project,
+            status=status,
+            start_time=parse(start_time, field="start_time") if start_time else None,
+            end_time=parse(end_time, field="end_time") if end_time else None,
+            exclude_archived=exclude_archived,
+            limit=limit,
+            offset=offset,
+        )
+        return {
+            "docs": [wire.batch(b, name) for b, name in page.docs],
+            "totalDocs": page.total,
+            "limit": page.limit,
+            "offset": page.offset,
+            "has_more": page.has_more,
+        }
+
+
+@router.get("/batches/{name}", summary="Get a batch")
+def get_batch(name: str, actor: ActorDep, db: DbDep) -> dict[str, Any]:
+    with db.unit_of_work(write=False) as session:
+        batch = service.get_batch(session, actor, path_name(name))
+        return wire.batch(batch, service.project_name(session, batch.project_id))
+
+
+@router.post("/batches/{name}/finalize", summary="Finalize a staging batch (idempotent)")
+def finalize(name: str, actor: ActorDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        batch = service.finalize_batch(session, actor, path_name(name), clock.now())
+        return wire.batch(batch, service.project_name(session, batch.project_id))
+
+
+@router.get("/batches/{name}/status", summary="Task counts of a batch by status")
+def batch_status(name: str, actor: ActorDep, db: DbDep) -> dict[str, Any]:
+    with db.unit_of_work(write=False) as session:
+        batch = service.get_batch(session, actor, path_name(name))
+        return {"status": batch.status, **service.batch_counts(session, batch)}
+
+
+@router.post("/batches/{name}/setMetadata", summary="Replace a batch's metadata")
+def set_metadata(
+    name: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        batch = service.set_batch_metadata(session, actor, path_name(name), body, clock.now())
+        return wire.batch(batch, service.project_name(session, batch.project_id))

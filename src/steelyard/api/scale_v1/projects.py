@@ -1,0 +1,57 @@
+"""Scale v1 projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
+from steelyard.api.scale_v1 import wire
+from steelyard.errors import ValidationError
+from steelyard.projects import service
+
+router = APIRouter(tags=["projects"])
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object.", field="body")
+    return body
+
+
+@router.post("/projects", summary="Create a project")
+def create_project(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        return wire.project(service.create_project(session, actor, _object(body), clock.now()))
+
+
+@router.get("/projects", summary="List projects (a bare array)")
+def list_projects(
+    actor: ActorDep, db: DbDep, archived: bool | None = Query(None)
+) -> list[dict[str, Any]]:
+    with db.unit_of_work(write=False) as session:
+        return [wire.project(p) for p in service.list_projects(session, actor, archived=archived)]
+
+
+@router.get("/projects/{name}", summary="Get a project by name")
+def get_project(name: str, actor: ActorDep, db: DbDep) -> dict[str, Any]:
+    with db.unit_of_work(write=False) as session:
+        return wire.project(service.get_project(session, actor, path_name(name)))
+
+
+@router.post("/projects/{name}/setParams", summary="Add a new version of the project's params")
+def set_params(
+    name: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        project = service.set_params(session, actor, path_name(name), _object(body), clock.now())
+        return wire.project(project)
+
+
+@router.get("/projects/{name}/taskTemplates", summary="The task template of a project")
+def task_template(name: str, actor: ActorDep, db: DbDep) -> dict[str, Any]:
+    with db.unit_of_work(write=False) as session:
+        return service.task_template(service.get_project(session, actor, path_name(name)))

@@ -1,0 +1,233 @@
+"""Scale v1 tasks: create by type, read, list (keyset pages), and per-task changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
+
+from steelyard.accounts.schemas import Actor
+from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep
+from steelyard.config import Settings
+from steelyard.errors import ValidationError
+from steelyard.projects import service as projects
+from steelyard.tasks import gold, repository, service
+from steelyard.tasks.models import Task
+from steelyard.tasks.serialize import task_to_scale
+from steelyard.timefmt import parse
+
+router = APIRouter(tags=["tasks"])
+
+
+def _one(session: Session, task: Task) -> dict[str, Any]:
+    project_names, batch_names = repository.names_for(session, [task])
+    return task_to_scale(
+        task,
+        project_name=project_names.get(task.project_id or ""),
+        batch_name=batch_names.get(task.batch_id or ""),
+    )
+
+
+@router.post("/task/{task_type}", summary="Create a task of a type")
+def create_task(
+    task_type: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        task = service.create_task(session, actor, task_type, body, clock.now())
+        return _one(session, task)
+
+
+@router.post("/evaluation_tasks/{task_type}", summary="Create an evaluation (gold) task")
+def create_evaluation_task(
+    task_type: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
+    return _quality(task_type, "evaluation", actor, body, db, clock.now())
+
+
+@router.post("/training_tasks/{task_type}", summary="Create a training task")
+def create_training_task(
+    task_type: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
+    return _quality(task_type, "training", actor, body, db, clock.now())
+
+
+def _quality(task_type: str, kind: str, actor: Actor, body: Any, db: Any, now: Any) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        task = gold.create_quality_task(session, actor, kind, task_type, body, now)
+        return gold.quality_task_to_scale(task, projects.project_name(session, task.project_id))
+
+
+@router.get("/task/{task_id}", summary="Get a task")
+def get_task(task_id: str, actor: ActorDep, db: DbDep) -> dict[str, Any]:
+    with db.unit_of_work(write=False) as session:
+        return _one(session, service.get_task(session, actor, task_id))
+
+
+@router.post("/task/{task_id}/cancel", summary="Cancel a pending task")
+def cancel_task(
+    task_id: str,
+    actor: ActorDep,
+    db: DbDep,
+    clock: ClockDep,
+    clear_unique_id: bool = Query(False),
+) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        task = service.cancel_task(
+            session, actor, task_id, clear_unique_id=clear_unique_id, now=clock.now()
+        )
+        return _one(session, task)
+
+
+@router.post("/task/{task_id}/audit", summary="Accept or reject a completed task")
+def audit_task(
+    task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        return _one(session, service.audit_task(session, actor, task_id, body, clock.now()))
+
+
+@router.post("/task/{task_id}/unique_id", summary="Set a task's unique_id")
+def set_unique_id(
+    task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        return _one(session, service.set_unique_id(session, actor, task_id, body, clock.now()))
+
+
+@router.delete("/task/{task_id}/unique_id", summary="Clear a task's unique_id")
+def clear_unique_id(task_id: str, actor: ActorDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        return _one(session, service.clear_unique_id(session, actor, task_id, clock.now()))
+
+
+@router.post("/task/{task_id}/setMetadata", summary="Replace a task's metadata")
+def set_metadata(
+    task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        return _one(session, service.set_metadata(session, actor, task_id, body, clock.now()))
+
+
+def _tags(task_id: str, actor: Actor, body: Any, db: Any, clock: Any, mode: str) -> dict[str, Any]:
+    with db.unit_of_work() as session:
+        task = service.change_tags(session, actor, task_id, body, mode=mode, now=clock.now())
+        return _one(session, task)
+
+
+@router.post("/task/{task_id}/tags", summary="Replace a task's tags (body: array)")
+def set_tags(task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+    return _tags(task_id, actor, body, db, clock, "set")
+
+
+@router.put("/task/{task_id}/tags", summary="Add tags to a task (body: array)")
+def add_tags(task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+    return _tags(task_id, actor, body, db, clock, "add")
+
+
+@router.delete("/task/{task_id}/tags", summary="Remove tags from a task (body: array)")
+def delete_tags(
+    task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
+    return _tags(task_id, actor, body, db, clock, "delete")
+
+
+def _split(values: list[str]) -> list[str]:
+    return [part for value in values for part in value.split(",") if part]
+
+
+def _time(request: Request, key: str) -> Any:
+    value = request.query_params.get(key)
+    return parse(value, field=key) if value else None
+
+
+@router.get("/tasks", summary="List tasks (cursor pages with next_token)")
+def list_tasks(
+    request: Request,
+    actor: ActorDep,
+    db: DbDep,
+    settings: SettingsDep,
+    project: str | None = Query(None),
+    batch: str | None = Query(None),
+    status: str | None = Query(None),
+    type: str | None = Query(None),
+    limit: int = Query(100, ge=1, le=100),
+    next_token: str | None = Query(None),
+    customer_review_status: list[str] = Query(default_factory=list),
+    tags: list[str] = Query(default_factory=list),
+    unique_id: list[str] = Query(default_factory=list),
+    start_time: str | None = Query(None, description="created at or after"),
+    end_time: str | None = Query(None, description="created at or before"),
+    updated_after: str | None = Query(None),
+    updated_before: str | None = Query(None),
+    completed_after: str | None = Query(None),
+    completed_before: str | None = Query(None),
+    include_attachment_url: bool = Query(False),
+    limited_response: bool = Query(False),
+) -> dict[str, Any]:
+    unique_ids = list(unique_id)
+    # The client's unique_id recovery GET does not URL-encode the value, so a '+' in it
+    # arrives as a space: look for both spellings.
+    unique_ids += [u.replace(" ", "+") for u in unique_ids if " " in u]
+    with db.unit_of_work(write=False) as session:
+        filters = repository.TaskFilters(
+            status=status.lower() if status else None,
+            type=type.lower() if type else None,
+            review_statuses=_split(customer_review_status),
+            tags=list(tags),
+            unique_ids=unique_ids,
+            created_after=_time(request, "start_time"),
+            created_before=_time(request, "end_time"),
+            updated_after=_time(request, "updated_after"),
+            updated_before=_time(request, "updated_before"),
+            completed_after=_time(request, "completed_after"),
+            completed_before=_time(request, "completed_before"),
+        )
+        filters.validate()
+        if project:
+            filters.project_id = projects.get_project(session, actor, project).id
+        if batch:
+            b = projects.get_batch(session, actor, batch)
+            if filters.project_id is not None and b.project_id != filters.project_id:
+                raise ValidationError("That batch is not in that project.", field="batch")
+            filters.batch_id = b.id
+        page = repository.page(session, actor, filters, limit=limit, token=next_token)
+        total = repository.count(session, actor, filters)
+        project_names, batch_names = repository.names_for(session, page.tasks)
+        base = settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+        docs = [
+            task_to_scale(
+                t,
+                project_name=project_names.get(t.project_id or ""),
+                batch_name=batch_names.get(t.batch_id or ""),
+                limited=limited_response,
+                attachment_url=(
+                    _attachment_url(session, actor, settings, t, base)
+                    if include_attachment_url and not limited_response
+                    else None
+                ),
+            )
+            for t in page.tasks
+        ]
+    return {
+        "docs": docs,
+        "total": total,
+        "limit": limit,
+        "offset": 0,
+        "has_more": page.next_token is not None,
+        "next_token": page.next_token,
+    }
+
+
+def _attachment_url(
+    session: Session, actor: Actor, settings: Settings, task: Task, base: str
+) -> str | None:
+    attachment = (task.params or {}).get("attachment")
+    if not isinstance(attachment, str):
+        return None
+    from steelyard.files import service as files
+
+    stored = files.resolve_attachment(session, actor.org_id, attachment)
+    if stored is None:
+        return attachment
+    return files.attachment_url(stored, base, settings.secret_key)

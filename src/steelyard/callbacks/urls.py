@@ -1,0 +1,94 @@
+"""Which outgoing URLs we may call: no loopback, private, link-local or reserved targets.
+
+A callback or import URL is customer input; without this check it would let a customer make the
+server call its own admin ports or a cloud metadata service (SSRF). The check runs when the URL
+is given (a clear 400) and again right before each request (DNS may have changed since).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from urllib.parse import urlsplit
+
+from steelyard.errors import ValidationError
+
+_EMAIL = re.compile(r"^[^@\s/:]+@[^@\s/:]+\.[^@\s/:]+$")
+
+#: Set once at start from ``Settings.allow_private_callbacks`` (tests and private deployments).
+_allow_private = False
+
+
+def allow_private_targets(allow: bool) -> None:
+    global _allow_private
+    _allow_private = allow
+
+
+def is_email(target: str) -> bool:
+    return bool(_EMAIL.match(target))
+
+
+def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def check_url(url: str, *, field: str, resolve: bool = True) -> str:
+    """Raise ``ValidationError`` naming ``field`` unless ``url`` is an http(s) URL to a public host.
+
+    Names that do not resolve are let through when ``resolve`` finds nothing (the delivery will
+    fail and retry); names that resolve to a forbidden address are refused.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"'{field}' must be an http(s) URL or an email address.", field=field)
+    if _allow_private:
+        return url
+    host = parts.hostname
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        raise _refused(field, host)
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        if _forbidden(literal):
+            raise _refused(field, host)
+        return url
+    if resolve:
+        for address in resolve_host(host, parts.port or (443 if parts.scheme == "https" else 80)):
+            if _forbidden(ipaddress.ip_address(address)):
+                raise _refused(field, host)
+    return url
+
+
+def check_callback_target(target: str, *, field: str) -> str:
+    """A callback target is an http(s) URL or an email address."""
+    if is_email(target):
+        return target
+    return check_url(target, field=field)
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError, OSError):
+        return []
+    return sorted({str(info[4][0]).split("%")[0] for info in infos})
+
+
+def _refused(field: str, host: str) -> ValidationError:
+    return ValidationError(
+        f"'{field}' points at '{host}', a loopback or private address; this server only calls "
+        "public addresses (set STEELYARD_ALLOW_PRIVATE_CALLBACKS=1 to allow private ones).",
+        field=field,
+    )

@@ -1,0 +1,30 @@
+"""Imports every table so the metadata (and Alembic) sees the whole schema."""
+
+from steelyard.accounts.models import ApiKey, LoginSession, Membership, Organization, User
+from steelyard.callbacks.models import CallbackDelivery
+from steelyard.db.base import Base
+from steelyard.files.models import StoredFile
+from steelyard.jobs.models import Job
+from steelyard.projects.models import Batch, Project
+from steelyard.tasks.models import QualityTask, Task, TaskCount, TaskTag
+from steelyard.workflow.models import Assignment, Label
+
+__all__ = [
+    "ApiKey",
+    "Assignment",
+    "Base",
+    "Batch",
+    "CallbackDelivery",
+    "Job",
+    "Label",
+    "LoginSession",
+    "Membership",
+    "Organization",
+    "Project",
+    "QualityTask",
+    "StoredFile",
+    "Task",
+    "TaskCount",
+    "TaskTag",
+    "User",
+]

@@ -1,0 +1,67 @@
+"""Projects (task type + versioned params) and batches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from steelyard.db.base import Base, JSONDoc, UTCDateTime, new_id, utcnow
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("org_id", "is_test", "name"),)
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(300))
+    type: Mapped[str] = mapped_column(String(60))
+    #: Every version of the params, oldest first: ``{...params, "version", "created_at"}``.
+    param_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    rapid: Mapped[bool] = mapped_column(Boolean, default=False)
+    studio: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    dataset_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Workflow and pay settings (redundancy, review, rates) used by the workflow engine.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    template_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        if not self.param_history:
+            return {}
+        current = dict(self.param_history[-1])
+        current.pop("version", None)
+        current.pop("created_at", None)
+        return current
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+    __table_args__ = (
+        UniqueConstraint("org_id", "is_test", "name"),
+        Index("ix_batches_project_created", "org_id", "is_test", "project_id", "created_at"),
+        Index("ix_batches_org_created", "org_id", "is_test", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20))
+    callback: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    calibration_batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    self_label_batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDoc, default=dict)
+    priority: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,271 @@
+"""Projects (versioned params) and batches (staging → in_progress → completed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from steelyard.accounts.schemas import Actor
+from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
+from steelyard.projects.models import Batch, Project
+from steelyard.tasks.models import TaskCount
+from steelyard.tasktypes import registry
+from steelyard.validation import optional_bool, optional_dict, optional_str, require_str
+
+BATCH_STATUSES = ("staging", "in_progress", "completed")
+TEMPLATE_TYPES = ("textcollection", "chat", "chatexperimental", "chatlite", "multichat")
+
+
+# --- projects ------------------------------------------------------------------------------
+
+
+def _projects(actor: Actor) -> Any:
+    return select(Project).where(Project.org_id == actor.org_id, Project.is_test == actor.is_test)
+
+
+def create_project(session: Session, actor: Actor, body: dict[str, Any], now: datetime) -> Project:
+    name = require_str(body, "name", max_length=300)
+    type_name = require_str(body, "type")
+    spec = registry.get(type_name)
+    params = optional_dict(body, "params") or {}
+    if session.scalar(_projects(actor).where(Project.name == name)) is not None:
+        raise Duplicate(f"A project named '{name}' already exists.", field="name")
+    project = Project(
+        org_id=actor.org_id,
+        is_test=actor.is_test,
+        name=name,
+        type=type_name.lower() if type_name.lower() in spec.aliases else spec.name,
+        param_history=[{**params, "version": 0, "created_at": _iso(now)}],
+        rapid=optional_bool(body, "rapid") or False,
+        studio=optional_bool(body, "studio") or False,
+        dataset_id=optional_str(body, "datasetId"),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(project)
+    session.flush()
+    return project
+
+
+def get_project(session: Session, actor: Actor, name: str) -> Project:
+    project = session.scalar(_projects(actor).where(Project.name == name))
+    if project is None:
+        raise NotFound(f"No project named '{name}'.", field="project")
+    return project
+
+
+def get_project_by_id(session: Session, actor: Actor, project_id: str) -> Project:
+    project = session.scalar(_projects(actor).where(Project.id == project_id))
+    if project is None:
+        raise NotFound("Project not found.", field="project")
+    return project
+
+
+def list_projects(session: Session, actor: Actor, *, archived: bool | None = None) -> list[Project]:
+    stmt = _projects(actor).order_by(Project.created_at, Project.id)
+    if archived is not None:
+        stmt = stmt.where(Project.archived == archived)
+    return list(session.scalars(stmt))
+
+
+def set_params(
+    session: Session, actor: Actor, name: str, body: dict[str, Any], now: datetime
+) -> Project:
+    """Append a params version: the previous params updated with what the body sends."""
+    project = get_project(session, actor, name)
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object of params.", field="body")
+    body = {k: v for k, v in body.items() if k not in ("version", "created_at")}
+    previous = project.param_history[-1]["version"] if project.param_history else -1
+    entry = {**project.params, **body, "version": previous + 1, "created_at": _iso(now)}
+    project.param_history = [*project.param_history, entry]
+    project.updated_at = now
+    session.flush()
+    return project
+
+
+def task_template(project: Project) -> dict[str, Any]:
+    if project.type not in TEMPLATE_TYPES:
+        raise InvalidState(
+            f"Task templates exist only for textcollection and chat projects; "
+            f"'{project.name}' is a {project.type} project.",
+            field="project",
+        )
+    params = project.params
+    return {
+        "id": f"{project.id}-template",
+        "version": len(project.param_history) - 1,
+        "created_at": _iso(project.created_at),
+        "updated_at": _iso(project.updated_at),
+        "template_variables": params.get("template_variables", {}),
+        "response_schema": {"fields": params.get("fields", [])},
+        "auto_onboard_enabled": False,
+    }
+
+
+# --- batches -------------------------------------------------------------------------------
+
+
+def _batches(actor: Actor) -> Any:
+    return select(Batch).where(Batch.org_id == actor.org_id, Batch.is_test == actor.is_test)
+
+
+def create_batch(session: Session, actor: Actor, body: dict[str, Any], now: datetime) -> Batch:
+    project_name = require_str(body, "project")
+    name = require_str(body, "name", max_length=300)
+    callback = optional_str(body, "callback") or None
+    metadata = optional_dict(body, "metadata") or {}
+    calibration = optional_bool(body, "calibration_batch") or False
+    self_label = optional_bool(body, "self_label_batch") or False
+    staging = optional_bool(body, "staging_batch")
+    project = get_project(session, actor, project_name)
+    if session.scalar(_batches(actor).where(Batch.name == name)) is not None:
+        raise Duplicate(f"A batch named '{name}' already exists.", field="name")
+    if callback:
+        from steelyard.callbacks.urls import check_callback_target
+
+        check_callback_target(callback, field="callback")
+    # Studio/Rapid projects and calibration/self-label batches wait in staging for finalize;
+    # ordinary batches start at once, as in Scale.
+    starts_staged = staging if staging is not None else (
+        project.rapid or project.studio or calibration or self_label
+    )
+    batch = Batch(
+        org_id=actor.org_id,
+        is_test=actor.is_test,
+        project_id=project.id,
+        name=name,
+        status="staging" if starts_staged else "in_progress",
+        callback=callback,
+        calibration_batch=calibration,
+        self_label_batch=self_label,
+        metadata_=metadata,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def get_batch(session: Session, actor: Actor, name: str, *, for_update: bool = False) -> Batch:
+    stmt = _batches(actor).where(Batch.name == name)
+    if for_update:
+        stmt = stmt.with_for_update()
+    batch = session.scalar(stmt)
+    if batch is None:
+        raise NotFound(f"No batch named '{name}'.", field="batch")
+    return batch
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    docs: list[tuple[Batch, str]]
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.docs) < self.total
+
+
+def list_batches(
+    session: Session,
+    actor: Actor,
+    *,
+    project: str | None,
+    status: str | None,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    exclude_archived: bool | None,
+    limit: int,
+    offset: int,
+) -> BatchPage:
+    stmt = _batches(actor)
+    if project is not None:
+        stmt = stmt.where(Batch.project_id == get_project(session, actor, project).id)
+    if status is not None:
+        if status not in BATCH_STATUSES:
+            raise ValidationError(
+                f"status must be one of {', '.join(BATCH_STATUSES)}.", field="status"
+            )
+        stmt = stmt.where(Batch.status == status)
+    if start_time is not None:
+        stmt = stmt.where(Batch.created_at >= start_time)
+    if end_time is not None:
+        stmt = stmt.where(Batch.created_at <= end_time)
+    if exclude_archived:
+        stmt = stmt.where(Batch.archived.is_(False))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(Batch.created_at, Batch.id).limit(limit).offset(offset))
+    batches = list(rows)
+    names = _project_names(session, {b.project_id for b in batches})
+    return BatchPage(
+        docs=[(b, names[b.project_id]) for b in batches], total=total, limit=limit, offset=offset
+    )
+
+
+def project_name(session: Session, project_id: str) -> str:
+    return _project_names(session, {project_id})[project_id]
+
+
+def _project_names(session: Session, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Project.id, Project.name).where(Project.id.in_(ids)))
+    return {r[0]: r[1] for r in rows}
+
+
+def finalize_batch(session: Session, actor: Actor, name: str, now: datetime) -> Batch:
+    batch = get_batch(session, actor, name, for_update=True)
+    if batch.status == "staging":
+        batch.status = "in_progress"
+        batch.updated_at = now
+        session.flush()
+    elif batch.status == "completed":
+        raise InvalidState(f"Batch '{name}' is already completed.", field="batch")
+    # finalizing an in-progress batch is a no-op, as Scale's own tests expect
+    from steelyard.tasks.service import maybe_complete_batch
+
+    maybe_complete_batch(session, batch, now)
+    return batch
+
+
+def batch_counts(session: Session, batch: Batch) -> dict[str, int]:
+    rows = session.execute(
+        select(TaskCount.status, func.sum(TaskCount.n))
+        .where(
+            TaskCount.org_id == batch.org_id,
+            TaskCount.is_test == batch.is_test,
+            TaskCount.project_id == batch.project_id,
+            TaskCount.batch_id == batch.id,
+        )
+        .group_by(TaskCount.status)
+    )
+    counts = {"pending": 0, "completed": 0, "error": 0, "canceled": 0}
+    for status, n in rows:
+        counts[status] = int(n or 0)
+    return counts
+
+
+def set_batch_metadata(
+    session: Session, actor: Actor, name: str, metadata: Any, now: datetime
+) -> Batch:
+    if not isinstance(metadata, dict):
+        raise ValidationError("metadata must be a JSON object.", field="metadata")
+    batch = get_batch(session, actor, name)
+    batch.metadata_ = metadata
+    batch.updated_at = now
+    session.flush()
+    return batch
+
+
+def _iso(value: datetime) -> str:
+    from steelyard.timefmt import iso
+
+    return iso(value)

@@ -1,0 +1,167 @@
+"""All task SQL for listing: one organization-scoped base statement, keyset pages, counts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session
+
+from steelyard.accounts.schemas import Actor
+from steelyard.errors import ValidationError
+from steelyard.projects.models import Batch, Project
+from steelyard.tasks.models import TASK_STATUSES, Task, TaskCount, TaskTag
+
+REVIEW_STATUSES = ("pending", "accepted", "fixed", "commented", "rejected")
+
+
+def readable(actor: Actor) -> Select[tuple[Task]]:
+    """Every task query starts here: the caller's organization and environment only."""
+    return select(Task).where(Task.org_id == actor.org_id, Task.is_test == actor.is_test)
+
+
+@dataclass
+class TaskFilters:
+    project_id: str | None = None
+    batch_id: str | None = None
+    status: str | None = None
+    type: str | None = None
+    review_statuses: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    unique_ids: list[str] = field(default_factory=list)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    completed_after: datetime | None = None
+    completed_before: datetime | None = None
+
+    def validate(self) -> None:
+        if self.status is not None and self.status not in TASK_STATUSES:
+            raise ValidationError(
+                f"status must be one of {', '.join(TASK_STATUSES)}.", field="status"
+            )
+        for value in self.review_statuses:
+            if value not in REVIEW_STATUSES:
+                raise ValidationError(
+                    f"customer_review_status must be among {', '.join(REVIEW_STATUSES)}.",
+                    field="customer_review_status",
+                )
+
+    @property
+    def countable_from_counters(self) -> bool:
+        """Only project/batch/status/type filters: ``task_counts`` answers the total."""
+        return not (
+            self.review_statuses
+            or self.tags
+            or self.unique_ids
+            or self.created_after
+            or self.created_before
+            or self.updated_after
+            or self.updated_before
+            or self.completed_after
+            or self.completed_before
+        )
+
+
+def _apply(stmt: Select[Any], f: TaskFilters, actor: Actor) -> Select[Any]:
+    if f.project_id is not None:
+        stmt = stmt.where(Task.project_id == f.project_id)
+    if f.batch_id is not None:
+        stmt = stmt.where(Task.batch_id == f.batch_id)
+    if f.status is not None:
+        stmt = stmt.where(Task.status == f.status)
+    if f.type is not None:
+        stmt = stmt.where(Task.type == f.type)
+    if f.review_statuses:
+        stmt = stmt.where(Task.customer_review_status.in_(f.review_statuses))
+    for tag in f.tags:
+        stmt = stmt.where(
+            exists().where(
+                TaskTag.task_seq == Task.seq, TaskTag.tag == tag, TaskTag.org_id == actor.org_id
+            )
+        )
+    if f.unique_ids:
+        stmt = stmt.where(Task.unique_id.in_(f.unique_ids))
+    if f.created_after is not None:
+        stmt = stmt.where(Task.created_at >= f.created_after)
+    if f.created_before is not None:
+        stmt = stmt.where(Task.created_at <= f.created_before)
+    if f.updated_after is not None:
+        stmt = stmt.where(Task.updated_at >= f.updated_after)
+    if f.updated_before is not None:
+        stmt = stmt.where(Task.updated_at <= f.updated_before)
+    if f.completed_after is not None:
+        stmt = stmt.where(Task.completed_at >= f.completed_after)
+    if f.completed_before is not None:
+        stmt = stmt.where(Task.completed_at <= f.completed_before)
+    return stmt
+
+
+def encode_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        if not raw.startswith("s"):
+            raise ValueError
+        return int(raw[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError("next_token is not a token this server issued.", field="next_token") from None
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[Task]
+    next_token: str | None
+
+
+def page(
+    session: Session, actor: Actor, f: TaskFilters, *, limit: int, token: str | None
+) -> TaskPage:
+    stmt = _apply(readable(actor), f, actor)
+    if token:
+        stmt = stmt.where(Task.seq > decode_token(token))
+    rows = list(session.scalars(stmt.order_by(Task.seq).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return TaskPage(rows, encode_token(rows[-1].seq) if more and rows else None)
+
+
+def count(session: Session, actor: Actor, f: TaskFilters) -> int:
+    if f.countable_from_counters:
+        stmt = select(func.coalesce(func.sum(TaskCount.n), 0)).where(
+            TaskCount.org_id == actor.org_id, TaskCount.is_test == actor.is_test
+        )
+        if f.project_id is not None:
+            stmt = stmt.where(TaskCount.project_id == f.project_id)
+        if f.batch_id is not None:
+            stmt = stmt.where(TaskCount.batch_id == f.batch_id)
+        if f.status is not None:
+            stmt = stmt.where(TaskCount.status == f.status)
+        if f.type is not None:
+            stmt = stmt.where(TaskCount.type == f.type)
+        return int(session.scalar(stmt) or 0)
+    sub = _apply(select(Task.seq).where(Task.org_id == actor.org_id, Task.is_test == actor.is_test), f, actor)
+    return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)
+
+
+def names_for(session: Session, tasks: list[Task]) -> tuple[dict[str, str], dict[str, str]]:
+    """Project and batch names for a page of tasks, in two indexed lookups."""
+    project_ids = {t.project_id for t in tasks if t.project_id}
+    batch_ids = {t.batch_id for t in tasks if t.batch_id}
+    projects: dict[str, str] = {}
+    batches: dict[str, str] = {}
+    if project_ids:
+        rows = session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids)))
+        projects = {r[0]: r[1] for r in rows}
+    if batch_ids:
+        rows = session.execute(select(Batch.id, Batch.name).where(Batch.id.in_(batch_ids)))
+        batches = {r[0]: r[1] for r in rows}
+    return projects, batches

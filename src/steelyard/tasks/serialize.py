@@ -1,0 +1,64 @@
+"""Tasks in Scale's v1 wire shape: what the API returns and what callbacks carry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steelyard.tasks.models import Task
+from steelyard.timefmt import iso
+
+
+def task_to_scale(
+    task: Task,
+    *,
+    project_name: str | None,
+    batch_name: str | None,
+    limited: bool = False,
+    attachment_url: str | None = None,
+) -> dict[str, Any]:
+    if limited:
+        # what the client's docstring promises for limited_response=true
+        return {
+            "task_id": task.task_id,
+            "status": task.status,
+            "metadata": task.metadata_ or {},
+            "project": project_name,
+            "otherVersion": None,
+        }
+    doc: dict[str, Any] = {
+        "task_id": task.task_id,
+        "type": task.type,
+        "status": task.status,
+        "created_at": iso(task.created_at),
+        "updated_at": iso(task.updated_at),
+        "instruction": task.instruction or "",
+        "params": task.params or {},
+        "callback_url": task.callback_url,
+        "callback_succeeded": task.callback_succeeded,
+        "metadata": task.metadata_ or {},
+        "tags": list(task.tags or []),
+        "is_test": task.is_test,
+        "priority": task.priority,
+        "audits": list(task.audits or []),
+        "customer_review_comments": list(task.customer_review_comments or []),
+        "prior_responses": list(task.prior_responses or []),
+    }
+    if project_name is not None:
+        doc["project"] = project_name
+    if batch_name is not None:
+        doc["batch"] = batch_name
+    if task.unique_id is not None:
+        doc["unique_id"] = task.unique_id
+    if task.response is not None:
+        doc["response"] = task.response
+    if task.confidence is not None:
+        doc["confidence"] = task.confidence
+    if task.completed_at is not None:
+        doc["completed_at"] = iso(task.completed_at)
+    if task.customer_review_status is not None:
+        doc["customer_review_status"] = task.customer_review_status
+    if task.error:
+        doc["error"] = task.error
+    if attachment_url is not None:
+        doc["attachment_url"] = attachment_url
+    return doc

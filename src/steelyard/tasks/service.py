@@ -1,0 +1,388 @@
+"""Task lifecycle: create (validated by its type), read, cancel, audit, ids, metadata, tags.
+
+Every change a customer can see that ends a task's work (completed, error, audit) enqueues its
+callback job in the same transaction.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from steelyard.accounts.schemas import Actor
+from steelyard.callbacks.urls import check_callback_target
+from steelyard.db.dialect import increment_count
+from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
+from steelyard.jobs import outbox
+from steelyard.projects import service as projects
+from steelyard.projects.models import Batch, Project
+from steelyard.tasks.models import TERMINAL_STATUSES, Task, TaskTag
+from steelyard.tasks.repository import readable
+from steelyard.tasktypes import registry
+from steelyard.validation import optional_int, optional_str, str_list
+
+#: Keys every task type shares; the rest of the body goes to the type's params.
+COMMON_KEYS = (
+    "project",
+    "batch",
+    "callback_url",
+    "instruction",
+    "unique_id",
+    "metadata",
+    "tags",
+    "priority",
+)
+MAX_TAGS = 100
+
+
+def create_task(
+    session: Session,
+    actor: Actor,
+    type_name: str,
+    body: Any,
+    now: datetime,
+    *,
+    rng: random.Random | None = None,
+) -> Task:
+    spec = registry.get(type_name)
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object of task params.", field="body")
+    project, batch = _resolve_scope(session, actor, body)
+    if batch is not None and batch.status == "completed":
+        # A new task reopens a completed batch (its callback fires again when it completes).
+        batch.status = "in_progress"
+        batch.completed_at = None
+        batch.updated_at = now
+    unique_id = optional_str(body, "unique_id", max_length=500)
+    if unique_id == "":
+        unique_id = None
+    metadata = body.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise ValidationError("'metadata' must be a JSON object.", field="metadata")
+    tags = _unique(str_list(body.get("tags") or [], "tags", max_items=MAX_TAGS))
+    callback_url = optional_str(body, "callback_url") or None
+    if callback_url:
+        check_callback_target(callback_url, field="callback_url")
+    priority = optional_int(body, "priority") or 0
+    instruction = optional_str(body, "instruction", max_length=100_000)
+
+    own_params = {k: v for k, v in body.items() if k not in COMMON_KEYS}
+    defaults = project.params if project is not None else {}
+    project_instruction = defaults.get("instruction")
+    merged = {**{k: v for k, v in defaults.items() if k != "instruction"}, **own_params}
+    alias = type_name.lower() if type_name.lower() in spec.aliases else None
+    params = spec.validate_params(merged, alias=alias)
+    if project is not None and project.type not in (spec.name, *spec.aliases):
+        raise ValidationError(
+            f"Project '{project.name}' holds {project.type} tasks, not {type_name}.",
+            field="project",
+        )
+    if unique_id is not None:
+        _ensure_unique_id_free(session, actor, unique_id)
+
+    task = Task(
+        org_id=actor.org_id,
+        is_test=actor.is_test,
+        project_id=project.id if project else None,
+        batch_id=batch.id if batch else None,
+        type=type_name.lower(),
+        status="pending",
+        instruction=_join_instructions(instruction, project_instruction),
+        params=params,
+        metadata_=metadata,
+        tags=tags,
+        unique_id=unique_id,
+        callback_url=callback_url,
+        priority=priority,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(task)
+            session.flush()
+    except IntegrityError:
+        # Lost a race on unique_id with a concurrent create (PostgreSQL waits for the other
+        # transaction, then reports the violation): answer as if we had seen it first.
+        if unique_id is not None:
+            _ensure_unique_id_free(session, actor, unique_id)
+        raise
+    for tag in tags:
+        session.add(TaskTag(task_seq=task.seq, tag=tag, org_id=actor.org_id))
+    _count(session, task, +1)
+    if actor.is_test:
+        # The test environment has no workers: tasks complete at once with a response that is
+        # valid for the type, and their callback fires like a live one's.
+        response = spec.synthetic_response(params, rng or random.Random(task.task_id))
+        complete_task(session, task, response, now, confidence=1.0)
+    session.flush()
+    return task
+
+
+def _resolve_scope(
+    session: Session, actor: Actor, body: dict[str, Any]
+) -> tuple[Project | None, Batch | None]:
+    project_name = optional_str(body, "project", max_length=300)
+    batch_name = optional_str(body, "batch", max_length=300)
+    project = projects.get_project(session, actor, project_name) if project_name else None
+    batch = projects.get_batch(session, actor, batch_name) if batch_name else None
+    if batch is not None:
+        if project is None:
+            project = projects.get_project_by_id(session, actor, batch.project_id)
+        elif batch.project_id != project.id:
+            raise ValidationError(
+                f"Batch '{batch.name}' belongs to another project than '{project.name}'.",
+                field="batch",
+            )
+    return project, batch
+
+
+def _join_instructions(own: str | None, project: Any) -> str | None:
+    """Scale appends the project's instruction after the task's own."""
+    parts = [p for p in (own, project if isinstance(project, str) else None) if p]
+    return "\n\n".join(parts) if parts else None
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _ensure_unique_id_free(session: Session, actor: Actor, unique_id: str) -> None:
+    existing = session.scalar(
+        select(Task.task_id).where(
+            Task.org_id == actor.org_id, Task.is_test == actor.is_test, Task.unique_id == unique_id
+        )
+    )
+    if existing is not None:
+        raise Duplicate(
+            f'The unique_id ("{unique_id}") is already used for a different task ({existing}).',
+            field="unique_id",
+            existing_id=existing,
+        )
+
+
+def _count(session: Session, task: Task, delta: int) -> None:
+    increment_count(
+        session,
+        {
+            "org_id": task.org_id,
+            "is_test": task.is_test,
+            "project_id": task.project_id or "",
+            "batch_id": task.batch_id or "",
+            "type": task.type,
+            "status": task.status,
+        },
+        delta,
+    )
+
+
+def _set_status(session: Session, task: Task, status: str, now: datetime) -> None:
+    _count(session, task, -1)
+    task.status = status
+    task.updated_at = now
+    _count(session, task, +1)
+
+
+def get_task(session: Session, actor: Actor, task_id: str, *, for_update: bool = False) -> Task:
+    stmt = readable(actor).where(Task.task_id == task_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    task = session.scalar(stmt)
+    if task is None:
+        raise NotFound(f"No task with id '{task_id}'.", field="task_id")
+    return task
+
+
+def complete_task(
+    session: Session,
+    task: Task,
+    response: dict[str, Any],
+    now: datetime,
+    *,
+    confidence: float | None = None,
+) -> None:
+    if task.status != "pending":
+        raise InvalidState(f"Task {task.task_id} is {task.status}, not pending.", field="task_id")
+    _set_status(session, task, "completed", now)
+    task.response = response
+    task.confidence = confidence
+    task.completed_at = now
+    task.lease_expires_at = None
+    _enqueue_callback(session, task, "completed", now)
+    _after_terminal(session, task, now)
+
+
+def _enqueue_callback(session: Session, task: Task, event: str, now: datetime) -> None:
+    if task.callback_url:
+        outbox.enqueue(
+            session,
+            outbox.TASK_CALLBACK,
+            {"task_id": task.task_id, "event": event},
+            org_id=task.org_id,
+            now=now,
+        )
+
+
+def _after_terminal(session: Session, task: Task, now: datetime) -> None:
+    if task.batch_id is not None:
+        batch = session.get(Batch, task.batch_id)
+        if batch is not None:
+            maybe_complete_batch(session, batch, now)
+
+
+def maybe_complete_batch(session: Session, batch: Batch, now: datetime) -> None:
+    """An in-progress batch completes when it has tasks and none of them is pending."""
+    if batch.status != "in_progress":
+        return
+    session.flush()
+    counts = projects.batch_counts(session, batch)
+    if counts["pending"] > 0 or sum(counts.values()) == 0:
+        return
+    batch.status = "completed"
+    batch.completed_at = now
+    batch.updated_at = now
+    if batch.callback:
+        outbox.enqueue(
+            session,
+            outbox.BATCH_CALLBACK,
+            {"batch_id": batch.id},
+            org_id=batch.org_id,
+            now=now,
+        )
+
+
+def cancel_task(
+    session: Session, actor: Actor, task_id: str, *, clear_unique_id: bool, now: datetime
+) -> Task:
+    task = get_task(session, actor, task_id, for_update=True)
+    if task.status != "pending":
+        # 400, never 409: the client crashes on a 409 from a body-less task path.
+        raise InvalidState(
+            f"Task {task_id} is {task.status}; only pending tasks can be canceled.",
+            field="task_id",
+        )
+    _set_status(session, task, "canceled", now)
+    task.lease_expires_at = None
+    if clear_unique_id:
+        task.unique_id = None
+    _after_terminal(session, task, now)
+    session.flush()
+    return task
+
+
+def audit_task(
+    session: Session, actor: Actor, task_id: str, body: Any, now: datetime
+) -> Task:
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object.", field="body")
+    accepted = body.get("accepted")
+    if not isinstance(accepted, bool):
+        raise ValidationError("'accepted' must be true or false.", field="accepted")
+    comments = body.get("comments")
+    if comments is not None and not isinstance(comments, str):
+        raise ValidationError("'comments' must be a string.", field="comments")
+    task = get_task(session, actor, task_id, for_update=True)
+    if task.status != "completed":
+        raise InvalidState(
+            f"Task {task_id} is {task.status}; only completed tasks can be audited.",
+            field="task_id",
+        )
+    fixed = body.get("response")
+    result = "accepted" if accepted else "rejected"
+    if fixed is not None:
+        # Steelyard extension: a customer may send the corrected response with the audit.
+        fixed = registry.get(task.type).validate_response(task.params, fixed)
+        task.prior_responses = [*task.prior_responses, task.response]
+        task.response = fixed
+        result = "fixed"
+    task.customer_review_status = result
+    if comments:
+        task.customer_review_comments = [*task.customer_review_comments, comments]
+    task.audits = [
+        *task.audits,
+        {
+            "audited_by": "customer",
+            "audited_at": now.isoformat(),
+            "audit_time_secs": None,
+            "audit_result": result,
+            "comments": comments,
+        },
+    ]
+    task.updated_at = now
+    _enqueue_callback(session, task, "audit", now)
+    session.flush()
+    return task
+
+
+def set_unique_id(session: Session, actor: Actor, task_id: str, body: Any, now: datetime) -> Task:
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object.", field="body")
+    unique_id = optional_str(body, "unique_id", max_length=500)
+    if not unique_id:
+        raise ValidationError("'unique_id' is required.", field="unique_id")
+    task = get_task(session, actor, task_id, for_update=True)
+    if task.unique_id == unique_id:
+        return task
+    _ensure_unique_id_free(session, actor, unique_id)
+    task.unique_id = unique_id
+    task.updated_at = now
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        _ensure_unique_id_free(session, actor, unique_id)
+        raise
+    return task
+
+
+def clear_unique_id(session: Session, actor: Actor, task_id: str, now: datetime) -> Task:
+    task = get_task(session, actor, task_id, for_update=True)
+    task.unique_id = None
+    task.updated_at = now
+    session.flush()
+    return task
+
+
+def set_metadata(session: Session, actor: Actor, task_id: str, metadata: Any, now: datetime) -> Task:
+    if not isinstance(metadata, dict):
+        raise ValidationError("The body must be the metadata JSON object.", field="metadata")
+    task = get_task(session, actor, task_id, for_update=True)
+    task.metadata_ = metadata
+    task.updated_at = now
+    session.flush()
+    return task
+
+
+def change_tags(
+    session: Session, actor: Actor, task_id: str, tags: Any, *, mode: str, now: datetime
+) -> Task:
+    """``mode``: ``set`` replaces, ``add`` unions, ``delete`` removes."""
+    given = _unique(str_list(tags, "tags", max_items=MAX_TAGS))
+    task = get_task(session, actor, task_id, for_update=True)
+    current = list(task.tags or [])
+    if mode == "set":
+        new = given
+    elif mode == "add":
+        new = current + [t for t in given if t not in current]
+    else:
+        new = [t for t in current if t not in given]
+    if len(new) > MAX_TAGS:
+        raise ValidationError(f"A task may have at most {MAX_TAGS} tags.", field="tags")
+    session.execute(delete(TaskTag).where(TaskTag.task_seq == task.seq))
+    for tag in new:
+        session.add(TaskTag(task_seq=task.seq, tag=tag, org_id=task.org_id))
+    task.tags = new
+    task.updated_at = now
+    session.flush()
+    return task
+
+
+def is_terminal(task: Task) -> bool:
+    return task.status in TERMINAL_STATUSES

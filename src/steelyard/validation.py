@@ -1,0 +1,78 @@
+"""Small checks on JSON bodies that raise errors naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steelyard.errors import ValidationError
+
+
+def require_str(body: dict[str, Any], key: str, *, max_length: int = 2000) -> str:
+    value = body.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValidationError(f"'{key}' is required.", field=key)
+    if not isinstance(value, str):
+        raise ValidationError(f"'{key}' must be a string.", field=key)
+    if len(value) > max_length:
+        raise ValidationError(f"'{key}' must be at most {max_length} characters.", field=key)
+    return value
+
+
+def optional_str(body: dict[str, Any], key: str, *, max_length: int = 2000) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"'{key}' must be a string.", field=key)
+    if len(value) > max_length:
+        raise ValidationError(f"'{key}' must be at most {max_length} characters.", field=key)
+    return value
+
+
+def optional_bool(body: dict[str, Any], key: str) -> bool | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise ValidationError(f"'{key}' must be true or false.", field=key)
+
+
+def optional_dict(body: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError(f"'{key}' must be a JSON object.", field=key)
+    return value
+
+
+def optional_int(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"'{key}' must be an integer.", field=key)
+    return value
+
+
+def str_list(value: Any, field: str, *, max_items: int = 1000) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError(f"'{field}' must be a list of strings.", field=field)
+    if len(value) > max_items:
+        raise ValidationError(f"'{field}' may hold at most {max_items} items.", field=field)
+    return value
+
+
+def parse_bool(value: str | None, field: str) -> bool | None:
+    """Query booleans: the client sends ``True``/``False``; accept any case, 1/0, yes/no."""
+    if value is None or value == "":
+        return None
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValidationError(f"'{field}' must be true or false, got '{value}'.", field=field)

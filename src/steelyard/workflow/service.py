@@ -1,0 +1,158 @@
+"""The minimal labeling path: lease the next task to a worker, take the worker's response.
+
+A pending task carries ``lease_expires_at`` while a worker holds it. Taking a lease is a
+compare-and-set on that column (``UPDATE ... WHERE lease is free``), so two workers asking at
+the same moment can never both get the same task, on SQLite (writers serialised) or on
+PostgreSQL (the UPDATE re-checks the row after waiting for its lock; candidates are picked with
+``SKIP LOCKED`` so concurrent workers rarely collide at all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from steelyard.accounts.schemas import Actor
+from steelyard.db.dialect import skip_locked
+from steelyard.errors import Forbidden, InvalidState, NotFound
+from steelyard.projects import service as projects
+from steelyard.tasks import service as tasks
+from steelyard.tasks.models import Task
+from steelyard.tasktypes import registry
+from steelyard.workflow.models import Assignment, Label
+
+CANDIDATES = 16
+WORKER_ROLES = ("annotator", "reviewer", "manager", "admin", "owner")
+
+
+@dataclass(frozen=True)
+class Lease:
+    assignment: Assignment
+    task: Task
+
+
+def next_assignment(
+    session: Session,
+    actor: Actor,
+    *,
+    project_name: str | None,
+    now: datetime,
+    lease_seconds: int,
+) -> Lease | None:
+    if actor.kind != "user" or actor.user_id is None or actor.role not in WORKER_ROLES:
+        raise Forbidden("Only signed-in workers can take tasks.")
+    # A worker who already holds a live lease gets it back instead of a second task.
+    held = session.execute(
+        select(Assignment, Task)
+        .join(Task, Task.seq == Assignment.task_seq)
+        .where(
+            Assignment.user_id == actor.user_id,
+            Assignment.org_id == actor.org_id,
+            Assignment.status == "active",
+            Assignment.expires_at > now,
+            Task.status == "pending",
+        )
+        .limit(1)
+    ).first()
+    if held is not None:
+        assignment, task = held
+        if project_name is None or task.project_id == projects.get_project(
+            session, actor, project_name
+        ).id:
+            return Lease(assignment, task)
+
+    free = or_(Task.lease_expires_at.is_(None), Task.lease_expires_at <= now)
+    stmt = select(Task.seq).where(
+        Task.org_id == actor.org_id, Task.is_test.is_(False), Task.status == "pending", free
+    )
+    if project_name is not None:
+        stmt = stmt.where(Task.project_id == projects.get_project(session, actor, project_name).id)
+    stmt = skip_locked(session, stmt.order_by(Task.seq).limit(CANDIDATES))
+    expires = now + timedelta(seconds=lease_seconds)
+    for seq in session.scalars(stmt).all():
+        taken = session.execute(
+            update(Task)
+            .where(Task.seq == seq, Task.status == "pending", free)
+            .values(lease_expires_at=expires)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        # An earlier holder whose lease ran out loses it for good.
+        session.execute(
+            update(Assignment)
+            .where(Assignment.task_seq == seq, Assignment.status == "active")
+            .values(status="expired")
+            .execution_options(synchronize_session=False)
+        )
+        assignment = Assignment(
+            org_id=actor.org_id,
+            task_seq=seq,
+            user_id=actor.user_id,
+            status="active",
+            started_at=now,
+            expires_at=expires,
+        )
+        session.add(assignment)
+        session.flush()
+        task = session.get(Task, seq, populate_existing=True)
+        assert task is not None
+        return Lease(assignment, task)
+    return None
+
+
+def submit(
+    session: Session, actor: Actor, assignment_id: str, body: Any, now: datetime
+) -> tuple[Assignment, Task]:
+    assignment = session.scalar(
+        select(Assignment)
+        .where(Assignment.id == assignment_id, Assignment.org_id == actor.org_id)
+        .with_for_update()
+    )
+    if assignment is None or assignment.user_id != actor.user_id:
+        raise NotFound(f"No assignment with id '{assignment_id}'.", field="assignment_id")
+    if assignment.status != "active":
+        raise InvalidState(f"This assignment is {assignment.status}.", field="assignment_id")
+    task = session.scalar(select(Task).where(Task.seq == assignment.task_seq).with_for_update())
+    assert task is not None
+    if task.status != "pending":
+        assignment.status = "released"
+        raise InvalidState(f"The task is {task.status} and takes no more labels.", field="task")
+    if assignment.expires_at <= now and task.lease_expires_at != assignment.expires_at:
+        assignment.status = "expired"
+        raise InvalidState("The lease on this task ran out and it went to another worker.", field="assignment_id")
+    from steelyard.errors import ValidationError
+
+    if not isinstance(body, dict) or "response" not in body:
+        raise ValidationError("The body must be {\"response\": {...}}.", field="response")
+    response = _validate(task, body["response"])
+    assignment.status = "submitted"
+    assignment.submitted_at = now
+    assignment.active_seconds = (now - assignment.started_at).total_seconds()
+    session.add(
+        Label(
+            org_id=actor.org_id,
+            task_seq=task.seq,
+            assignment_id=assignment.id,
+            user_id=assignment.user_id,
+            response=response,
+            created_at=now,
+        )
+    )
+    tasks.complete_task(session, task, response, now, confidence=None)
+    session.flush()
+    return assignment, task
+
+
+def _validate(task: Task, response: Any) -> dict[str, Any]:
+    from steelyard.errors import ValidationError
+
+    try:
+        return registry.get(task.type).validate_response(task.params, response)
+    except ValidationError as exc:
+        field = f"response.{exc.field}" if exc.field else "response"
+        raise ValidationError(exc.message, field=field) from None
