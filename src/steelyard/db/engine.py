@@ -4,12 +4,18 @@ On SQLite a deferred transaction that reads and then writes fails with SQLITE_BU
 when another connection committed in between, without waiting; starting write transactions
 with ``BEGIN IMMEDIATE`` makes writers queue on the busy timeout instead. Reads stay deferred
 so they never wait for writers (WAL).
+
+Within one process, SQLite writers also queue on a Python lock before ``BEGIN IMMEDIATE``:
+SQLite's own busy handler polls with sleeps of up to 100 ms, which turns a short queue of
+writers into long tail latencies; a lock hands over at once. Other processes (a separate
+``steelyard jobs``) still meet on the database lock and its busy timeout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -69,6 +75,7 @@ class Database:
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False, autoflush=False)
         self._write = sessionmaker(bind=write_engine, expire_on_commit=False, autoflush=False)
+        self._write_lock = threading.Lock() if self.is_sqlite else None
 
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()
@@ -76,18 +83,20 @@ class Database:
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
         """One transaction: committed when the block ends normally, rolled back otherwise."""
-        session = self.session(write=write)
-        try:
-            yield session
-            if write:
-                session.commit()
-            else:
+        lock = self._write_lock if write and self._write_lock is not None else nullcontext()
+        with lock:
+            session = self.session(write=write)
+            try:
+                yield session
+                if write:
+                    session.commit()
+                else:
+                    session.rollback()
+            except BaseException:
                 session.rollback()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+                raise
+            finally:
+                session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

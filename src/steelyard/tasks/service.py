@@ -351,6 +351,9 @@ def clear_unique_id(session: Session, actor: Actor, task_id: str, now: datetime)
 
 
 def set_metadata(session: Session, actor: Actor, task_id: str, metadata: Any, now: datetime) -> Task:
+    if metadata is None:
+        # The client sends ``body or None``: setting ``{}`` arrives as an empty body.
+        metadata = {}
     if not isinstance(metadata, dict):
         raise ValidationError("The body must be the metadata JSON object.", field="metadata")
     task = get_task(session, actor, task_id, for_update=True)
@@ -363,8 +366,12 @@ def set_metadata(session: Session, actor: Actor, task_id: str, metadata: Any, no
 def change_tags(
     session: Session, actor: Actor, task_id: str, tags: Any, *, mode: str, now: datetime
 ) -> Task:
-    """``mode``: ``set`` replaces, ``add`` unions, ``delete`` removes."""
-    given = _unique(str_list(tags, "tags", max_items=MAX_TAGS))
+    """``mode``: ``set`` replaces, ``add`` unions, ``delete`` removes.
+
+    An empty body is an empty list: the client sends ``body or None``, so ``set_task_tags(id,
+    [])`` (clear every tag) arrives without a body.
+    """
+    given = _unique(str_list([] if tags is None else tags, "tags", max_items=MAX_TAGS))
     task = get_task(session, actor, task_id, for_update=True)
     current = list(task.tags or [])
     if mode == "set":
