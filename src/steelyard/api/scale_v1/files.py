@@ -1,0 +1,226 @@
+"""``/v1/files``: upload, import from a URL, and download (API key or signed link)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.types import Message, Receive
+
+from steelyard.accounts.schemas import Actor
+from steelyard.api.deps import (
+    BodyDep,
+    ClockDep,
+    DbDep,
+    SettingsDep,
+    get_actor,
+    get_clock,
+    get_settings,
+    require_api_key,
+)
+from steelyard.clock import Clock
+from steelyard.config import Settings
+from steelyard.db.engine import Database
+from steelyard.errors import Forbidden, NotFound, TooLarge, ValidationError
+from steelyard.files import service as files
+from steelyard.files.models import StoredFile
+from steelyard.files.store import FileStore, LocalFileStore
+from steelyard.validation import require_str
+
+router = APIRouter()
+
+#: Like the rest of ``/v1``: API keys only, never a worker's session token.
+KeyDep = Annotated[Actor, Depends(require_api_key)]
+
+#: Room for the multipart framing and the small text fields around the file itself.
+_FORM_OVERHEAD = 256 * 1024
+_TEXT_FIELDS = ("project_name", "display_name", "reference_id", "metadata")
+
+
+def _store(request: Request, settings: Settings) -> FileStore:
+    store: FileStore | None = getattr(request.app.state, "file_store", None)
+    return store or files.file_store(settings)
+
+
+def _base_url(request: Request, settings: Settings) -> str:
+    return settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+
+def _to_json(row: StoredFile, base_url: str, settings: Settings, clock: Clock) -> dict[str, Any]:
+    url = files.attachment_url(
+        row,
+        base_url,
+        settings.secret_key,
+        now=clock.now(),
+        ttl_seconds=settings.file_url_ttl_seconds,
+    )
+    return files.file_to_scale(row, url)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that refuses more than ``limit`` body bytes (uploads without a length)."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise TooLarge(f"The upload is larger than {limit} bytes.", field="file")
+        return message
+
+    return wrapped
+
+
+@router.post("/files/upload")
+async def upload_file(
+    request: Request, actor: KeyDep, db: DbDep, settings: SettingsDep, clock: ClockDep
+) -> dict[str, Any]:
+    limit = settings.max_upload_bytes + _FORM_OVERHEAD
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"The file is larger than {settings.max_upload_bytes} bytes.", field="file")
+    form_request = Request(request.scope, _limited(request.receive, limit))
+    async with form_request.form(max_files=1, max_fields=100) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ValidationError("Send the file as a multipart part named 'file'.", field="file")
+        fields = {k: v for k, v in form.multi_items() if k in _TEXT_FIELDS and isinstance(v, str)}
+        store, base_url = _store(request, settings), _base_url(request, settings)
+        return await run_in_threadpool(
+            _save_upload, db, actor, settings, clock, upload, fields, base_url, store
+        )
+
+
+def _save_upload(
+    db: Database,
+    actor: Actor,
+    settings: Settings,
+    clock: Clock,
+    upload: UploadFile,
+    fields: dict[str, str],
+    base_url: str,
+    store: FileStore,
+) -> dict[str, Any]:
+    parsed = files.parse_fields(fields)
+    # Bytes first, outside the transaction: a write transaction holds SQLite's write lock.
+    blob = files.put_upload(
+        settings,
+        data=upload.file,
+        filename=upload.filename,
+        content_type=upload.content_type,
+        store=store,
+    )
+    with db.unit_of_work() as session:
+        row = files.add_file(session, actor, blob, parsed, now=clock.now())
+        return _to_json(row, base_url, settings, clock)
+
+
+@router.post("/files/import")
+def import_file(
+    request: Request,
+    body: BodyDep,
+    actor: KeyDep,
+    db: DbDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object with 'file_url'.", field="body")
+    file_url = require_str(body, "file_url")
+    parsed = files.parse_fields(body)
+    # The download happens before the transaction opens, for the same reason as uploads.
+    blob = files.fetch_url(
+        settings,
+        file_url=file_url,
+        transport=getattr(request.app.state, "http_transport", None),
+        store=_store(request, settings),
+    )
+    with db.unit_of_work() as session:
+        row = files.add_file(session, actor, blob, parsed, now=clock.now())
+        return _to_json(row, _base_url(request, settings), settings, clock)
+
+
+@dataclass(frozen=True)
+class FileAccess:
+    """Who may read the file: an API-key caller, or anyone holding a valid signed link."""
+
+    actor: Actor | None
+    link_expires: int | None = None
+
+
+def file_access(request: Request, file_id: str) -> FileAccess:
+    """A valid ``expires``+``sig`` pair first (browsers send no API key), else the API key."""
+    params = request.query_params
+    sig, expires = params.get("sig"), params.get("expires")
+    if sig is not None or expires is not None:
+        settings, now = get_settings(request), get_clock(request).now()
+        if files.verify_signature(file_id, expires or "", sig or "", settings.secret_key, now):
+            return FileAccess(actor=None, link_expires=int(expires or 0))
+        if not request.headers.get("authorization"):
+            # 403, not 401: a 401 would make a browser pop up a password dialog for an <img>.
+            raise Forbidden("This file link has expired or its signature is invalid.", field="sig")
+    return FileAccess(actor=require_api_key(get_actor(request)))
+
+
+@router.head("/files/{file_id}", response_model=None, include_in_schema=False)
+@router.get("/files/{file_id}", response_model=None, summary="Download a file (API key or signed link)")
+def download_file(
+    request: Request,
+    file_id: str,
+    access: Annotated[FileAccess, Depends(file_access)],
+    db: DbDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
+    with db.unit_of_work(write=False) as session:
+        if access.actor is None:
+            row = files.get_file_by_id(session, file_id)
+        else:
+            row = files.get_file(session, access.actor, file_id)
+        # Ending a read transaction expires loaded rows; keep this one's values.
+        session.expunge(row)
+    inline = files.is_inline_safe(row.mime_type)
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-cache",
+    }
+    if access.link_expires is not None:
+        # Blobs never change, so a signed link may be cached for as long as it stays valid.
+        remaining = max(0, min(access.link_expires - int(clock.now().timestamp()), 86400))
+        headers["Cache-Control"] = f"private, max-age={remaining}"
+    if row.mime_type != "application/pdf":
+        # Even if a browser were talked into rendering it as a page, it could run no script.
+        headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+        )
+    store = _store(request, settings)
+    if not store.exists(row.storage_key):
+        raise NotFound("The file's contents are missing from the store.", field="file_id")
+    name = row.display_name or row.id
+    disposition = "inline" if inline else "attachment"
+    if isinstance(store, LocalFileStore):
+        return FileResponse(
+            store.path(row.storage_key),
+            media_type=row.mime_type,
+            headers=headers,
+            filename=name,
+            content_disposition_type=disposition,
+        )
+    headers["Content-Length"] = str(row.size)
+    headers["Content-Disposition"] = f'{disposition}; filename="{row.id}"'
+    return StreamingResponse(
+        _stream(store, row.storage_key), media_type=row.mime_type, headers=headers
+    )
+
+
+def _stream(store: FileStore, key: str) -> Iterator[bytes]:
+    with store.open(key) as handle:
+        while chunk := handle.read(1024 * 1024):
+            yield chunk
