@@ -136,7 +136,7 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
 
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "steelyard.cli.main", "serve", "--port", str(port), "--log-level", "warning", "--no-jobs"],
+        [sys.executable, "-m", "steelyard.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

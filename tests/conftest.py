@@ -95,8 +95,7 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def server(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    import importlib.util  # TEMP until the runner lands
-    app = create_app(settings, run_jobs=importlib.util.find_spec("steelyard.jobs.runner") is not None)
+    app = create_app(settings)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from steelyard.errors import ValidationError
 
@@ -31,3 +31,17 @@ def parse(value: str, *, field: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def parse_upper(value: str, *, field: str) -> datetime:
+    """An inclusive upper bound (``end_time``, ``*_before``).
+
+    The API writes timestamps to the millisecond while it stores microseconds, so a bound copied
+    from a response (``end_time=task.created_at``) must cover that whole millisecond or it
+    would exclude the very task it was copied from. A bound given with finer precision is
+    taken as is.
+    """
+    parsed = parse(value, field=field)
+    if parsed.microsecond % 1000 == 0:
+        parsed += timedelta(microseconds=999)
+    return parsed

@@ -49,12 +49,20 @@ def optional_dict(body: dict[str, Any], key: str) -> dict[str, Any] | None:
     return value
 
 
-def optional_int(body: dict[str, Any], key: str) -> int | None:
+INT32 = (-(2**31), 2**31 - 1)
+
+
+def optional_int(
+    body: dict[str, Any], key: str, *, minimum: int = INT32[0], maximum: int = INT32[1]
+) -> int | None:
+    """An integer within ``minimum..maximum`` (by default what an INTEGER column holds)."""
     value = body.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"'{key}' must be an integer.", field=key)
+    if not minimum <= value <= maximum:
+        raise ValidationError(f"'{key}' must be between {minimum} and {maximum}.", field=key)
     return value
 
 
@@ -76,3 +84,19 @@ def parse_bool(value: str | None, field: str) -> bool | None:
     if lowered in ("false", "0", "no", "off"):
         return False
     raise ValidationError(f"'{field}' must be true or false, got '{value}'.", field=field)
+
+
+def under(prefix: str, exc: ValidationError) -> ValidationError:
+    """``exc`` raised inside a nested document, re-rooted at ``prefix``.
+
+    Type validators name fields from the top of the document they check (``annotations.0.label``)
+    and start their message with that path; a caller that checked ``response`` or
+    ``expected_response`` re-roots both, so the message still names the field the client sent.
+    """
+    field = f"{prefix}.{exc.field}" if exc.field else prefix
+    message = exc.message
+    if exc.field and message.startswith(exc.field):
+        message = prefix + "." + message
+    elif not message.startswith(prefix):
+        message = f"{field}: {message}"
+    return ValidationError(message, field=field)

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from steelyard import __version__
@@ -38,6 +39,9 @@ class RawPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if _has_nul(scope):
+                await _nul_response(scope)(scope, receive, send)
+                return
             raw = scope.get("raw_path")
             if raw and b"%2f" in raw.lower():
                 text = raw.decode("latin-1").split("?", 1)[0]
@@ -45,6 +49,22 @@ class RawPathMiddleware:
                 scope = dict(scope)
                 scope["path"] = unquote(text)
         await self.app(scope, receive, send)
+
+
+def _has_nul(scope: Scope) -> bool:
+    """``%00`` in the path or query: no name, id or filter value may hold a NUL (PostgreSQL
+    refuses it in text, so it would otherwise surface as a 500)."""
+    raw = (scope.get("raw_path") or b"") + b"?" + (scope.get("query_string") or b"")
+    return b"%00" in raw or "\x00" in scope.get("path", "")
+
+
+def _nul_response(scope: Scope) -> JSONResponse:
+    message = "The URL holds a NUL character (%00), which no name, id or value may contain."
+    if str(scope.get("path", "")).startswith(("/v1", "/v2")):
+        return JSONResponse({"status_code": 400, "error": message, "field": "url"}, status_code=400)
+    return JSONResponse(
+        {"error": {"code": "invalid", "message": message, "field": "url"}}, status_code=400
+    )
 
 
 def create_app(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 import threading
 import time
 from typing import Annotated, Any
@@ -95,13 +97,28 @@ def get_actor(request: Request) -> Actor:
     return actor
 
 
+def require_api_key(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    """The Scale API takes API keys only.
+
+    A worker's session token is a Bearer token too; without this check an annotator could call
+    ``/v1`` as its organization (read every task, or promote itself with ``teams/set_role``).
+    """
+    if actor.kind != "api_key":
+        raise Unauthorized(
+            "The Scale API takes an API key (live_... or test_...), not a session token."
+        )
+    return actor
+
+
 async def json_body(request: Request) -> Any:
     """The request's JSON body, or None when empty. Tolerates what the Scale client sends:
     ``Content-Type: application/json`` with no body, DELETE with a body, bare arrays."""
     settings = get_settings(request)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-        raise TooLarge(f"The request body is larger than {settings.max_body_bytes} bytes.", field="body")
+        raise TooLarge(
+            f"The request body is larger than {settings.max_body_bytes} bytes.", field="body"
+        )
     raw = bytearray()
     async for chunk in request.stream():
         raw.extend(chunk)
@@ -112,9 +129,70 @@ async def json_body(request: Request) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        doc = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValidationError(
+            f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", field="body"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"The request body is not valid JSON: {exc}", field="body") from None
+    if _SUSPECT.search(raw) or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
+        _check_storable(doc)
+    return doc
+
+
+#: Deeper documents are refused: serializers and databases recurse on them.
+MAX_JSON_DEPTH = 64
+#: ``\u0000`` or a UTF-16 surrogate escape (paired ones are fine; lone ones are not).
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _check_storable(doc: Any) -> None:
+    """Refuse what PostgreSQL cannot store (NUL in text, lone surrogates) or what nests too deep,
+    naming where it is. Runs only when a cheap scan of the raw body found a suspect."""
+    stack: list[tuple[Any, str, int]] = [(doc, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            where = ".".join(path.split(".")[:3])
+            raise ValidationError(
+                f"The request body nests deeper than {MAX_JSON_DEPTH} levels (at {where}...).",
+                field=where or "body",
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                sub = f"{path}.{key}" if path else str(key)
+                _check_text(key, sub)
+                stack.append((item, sub, depth + 1))
+        elif isinstance(value, list):
+            stack.extend(
+                (item, f"{path}.{i}" if path else str(i), depth + 1) for i, item in enumerate(value)
+            )
+        elif isinstance(value, str):
+            _check_text(value, path)
+
+
+def _check_text(text: str, path: str) -> None:
+    field = path or "body"
+    if "\x00" in text:
+        raise ValidationError(f"{field} contains a NUL character (\\u0000).", field=field)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{field} contains an unpaired UTF-16 surrogate.", field=field
+        ) from None
 
 
 def path_name(value: str) -> str:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
@@ -23,7 +24,7 @@ TEMPLATE_TYPES = ("textcollection", "chat", "chatexperimental", "chatlite", "mul
 # --- projects ------------------------------------------------------------------------------
 
 
-def _projects(actor: Actor) -> Any:
+def _projects(actor: Actor) -> Select[Project]:
     return select(Project).where(Project.org_id == actor.org_id, Project.is_test == actor.is_test)
 
 
@@ -46,9 +47,24 @@ def create_project(session: Session, actor: Actor, body: dict[str, Any], now: da
         created_at=now,
         updated_at=now,
     )
-    session.add(project)
-    session.flush()
+    _insert_unique(
+        session, project, Duplicate(f"A project named '{name}' already exists.", field="name")
+    )
     return project
+
+
+def _insert_unique(session: Session, row: Project | Batch, duplicate: Duplicate) -> None:
+    """Insert ``row``; a unique-name violation is ``duplicate``.
+
+    The name is checked before, but two concurrent creates can both pass that check; on
+    PostgreSQL the second insert then waits for the first and fails on the constraint.
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise duplicate from None
 
 
 def get_project(session: Session, actor: Actor, name: str) -> Project:
@@ -110,7 +126,7 @@ def task_template(project: Project) -> dict[str, Any]:
 # --- batches -------------------------------------------------------------------------------
 
 
-def _batches(actor: Actor) -> Any:
+def _batches(actor: Actor) -> Select[Batch]:
     return select(Batch).where(Batch.org_id == actor.org_id, Batch.is_test == actor.is_test)
 
 
@@ -131,8 +147,10 @@ def create_batch(session: Session, actor: Actor, body: dict[str, Any], now: date
         check_callback_target(callback, field="callback")
     # Studio/Rapid projects and calibration/self-label batches wait in staging for finalize;
     # ordinary batches start at once, as in Scale.
-    starts_staged = staging if staging is not None else (
-        project.rapid or project.studio or calibration or self_label
+    starts_staged = (
+        staging
+        if staging is not None
+        else (project.rapid or project.studio or calibration or self_label)
     )
     batch = Batch(
         org_id=actor.org_id,
@@ -147,8 +165,9 @@ def create_batch(session: Session, actor: Actor, body: dict[str, Any], now: date
         created_at=now,
         updated_at=now,
     )
-    session.add(batch)
-    session.flush()
+    _insert_unique(
+        session, batch, Duplicate(f"A batch named '{name}' already exists.", field="name")
+    )
     return batch
 
 

@@ -13,10 +13,20 @@ from steelyard.projects import service as projects
 from steelyard.tasks.models import QualityTask
 from steelyard.tasktypes import registry
 from steelyard.timefmt import iso
-from steelyard.validation import require_str
+from steelyard.validation import require_str, under
 
 KINDS = ("evaluation", "training")
-_NOT_PARAMS = ("project", "batch", "expected_response", "initial_response", "metadata", "unique_id", "callback_url", "tags", "instruction")
+_NOT_PARAMS = (
+    "project",
+    "batch",
+    "expected_response",
+    "initial_response",
+    "metadata",
+    "unique_id",
+    "callback_url",
+    "tags",
+    "instruction",
+)
 
 
 def create_quality_task(
@@ -61,7 +71,7 @@ def _response(spec: Any, params: dict[str, Any], value: Any, field: str) -> dict
         result: dict[str, Any] = spec.validate_response(params, value)
         return result
     except ValidationError as exc:
-        raise ValidationError(exc.message, field=f"{field}.{exc.field}" if exc.field else field) from None
+        raise under(field, exc) from None
 
 
 def quality_task_to_scale(task: QualityTask, project_name: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from steelyard.tasks.models import TASK_STATUSES, Task, TaskCount, TaskTag
 REVIEW_STATUSES = ("pending", "accepted", "fixed", "commented", "rejected")
 
 
-def readable(actor: Actor) -> Select[tuple[Task]]:
+def readable(actor: Actor) -> Select[Task]:
     """Every task query starts here: the caller's organization and environment only."""
     return select(Task).where(Task.org_id == actor.org_id, Task.is_test == actor.is_test)
 
@@ -109,11 +109,16 @@ def encode_token(seq: int) -> str:
 def decode_token(token: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if not raw.startswith("s"):
+        if not raw.startswith("s") or not raw[1:].isdigit() or len(raw) > 20:
             raise ValueError
-        return int(raw[1:])
+        seq = int(raw[1:])
+        if seq >= 2**63:  # the database's BIGINT (and SQLite's INTEGER) ends there
+            raise ValueError
+        return seq
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError("next_token is not a token this server issued.", field="next_token") from None
+        raise ValidationError(
+            "next_token is not a token this server issued.", field="next_token"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,9 @@ def count(session: Session, actor: Actor, f: TaskFilters) -> int:
         if f.type is not None:
             stmt = stmt.where(TaskCount.type == f.type)
         return int(session.scalar(stmt) or 0)
-    sub = _apply(select(Task.seq).where(Task.org_id == actor.org_id, Task.is_test == actor.is_test), f, actor)
+    sub = _apply(
+        select(Task.seq).where(Task.org_id == actor.org_id, Task.is_test == actor.is_test), f, actor
+    )
     return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)
 
 

@@ -24,7 +24,7 @@ from steelyard.projects.models import Batch, Project
 from steelyard.tasks.models import TERMINAL_STATUSES, Task, TaskTag
 from steelyard.tasks.repository import readable
 from steelyard.tasktypes import registry
-from steelyard.validation import optional_int, optional_str, str_list
+from steelyard.validation import optional_int, optional_str, str_list, under
 
 #: Keys every task type shares; the rest of the body goes to the type's params.
 COMMON_KEYS = (
@@ -238,10 +238,17 @@ def _after_terminal(session: Session, task: Task, now: datetime) -> None:
 
 
 def maybe_complete_batch(session: Session, batch: Batch, now: datetime) -> None:
-    """An in-progress batch completes when it has tasks and none of them is pending."""
+    """An in-progress batch completes when it has tasks and none of them is pending.
+
+    The batch row is locked before counting: two transactions finishing the last two pending
+    tasks would otherwise each see the other's task still pending, and neither would complete
+    the batch (PostgreSQL, read committed). The lock makes the second one count after the
+    first commits.
+    """
+    session.flush()
+    session.refresh(batch, with_for_update=True)
     if batch.status != "in_progress":
         return
-    session.flush()
     counts = projects.batch_counts(session, batch)
     if counts["pending"] > 0 or sum(counts.values()) == 0:
         return
@@ -277,9 +284,7 @@ def cancel_task(
     return task
 
 
-def audit_task(
-    session: Session, actor: Actor, task_id: str, body: Any, now: datetime
-) -> Task:
+def audit_task(session: Session, actor: Actor, task_id: str, body: Any, now: datetime) -> Task:
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object.", field="body")
     accepted = body.get("accepted")
@@ -298,7 +303,10 @@ def audit_task(
     result = "accepted" if accepted else "rejected"
     if fixed is not None:
         # Steelyard extension: a customer may send the corrected response with the audit.
-        fixed = registry.get(task.type).validate_response(task.params, fixed)
+        try:
+            fixed = registry.get(task.type).validate_response(task.params, fixed)
+        except ValidationError as exc:
+            raise under("response", exc) from None
         task.prior_responses = [*task.prior_responses, task.response]
         task.response = fixed
         result = "fixed"
@@ -331,12 +339,15 @@ def set_unique_id(session: Session, actor: Actor, task_id: str, body: Any, now: 
     if task.unique_id == unique_id:
         return task
     _ensure_unique_id_free(session, actor, unique_id)
-    task.unique_id = unique_id
-    task.updated_at = now
     try:
+        # The change goes inside the savepoint: ``begin_nested`` flushes what is pending before
+        # it starts, and a violation there would doom the whole transaction.
         with session.begin_nested():
+            task.unique_id = unique_id
+            task.updated_at = now
             session.flush()
     except IntegrityError:
+        # Lost a race with a concurrent rename or create (PostgreSQL): answer the 409.
         _ensure_unique_id_free(session, actor, unique_id)
         raise
     return task
@@ -350,7 +361,9 @@ def clear_unique_id(session: Session, actor: Actor, task_id: str, now: datetime)
     return task
 
 
-def set_metadata(session: Session, actor: Actor, task_id: str, metadata: Any, now: datetime) -> Task:
+def set_metadata(
+    session: Session, actor: Actor, task_id: str, metadata: Any, now: datetime
+) -> Task:
     if metadata is None:
         # The client sends ``body or None``: setting ``{}`` arrives as an empty body.
         metadata = {}

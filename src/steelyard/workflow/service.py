@@ -20,11 +20,13 @@ from steelyard.accounts.schemas import Actor
 from steelyard.db.dialect import skip_locked
 from steelyard.errors import Forbidden, InvalidState, NotFound
 from steelyard.projects import service as projects
+from steelyard.projects.models import Batch
 from steelyard.tasks import service as tasks
 from steelyard.tasks.models import Task
 from steelyard.tasktypes import registry
 from steelyard.workflow.models import Assignment, Label
 
+#: How often to retry when the chosen task was taken between choosing and leasing it.
 CANDIDATES = 16
 WORKER_ROLES = ("annotator", "reviewer", "manager", "admin", "owner")
 
@@ -60,20 +62,37 @@ def next_assignment(
     ).first()
     if held is not None:
         assignment, task = held
-        if project_name is None or task.project_id == projects.get_project(
-            session, actor, project_name
-        ).id:
+        if (
+            project_name is None
+            or task.project_id == projects.get_project(session, actor, project_name).id
+        ):
             return Lease(assignment, task)
 
     free = or_(Task.lease_expires_at.is_(None), Task.lease_expires_at <= now)
+    # Tasks of a batch still in staging wait for ``finalize`` (Scale: finalizing starts work).
+    staged = (
+        select(Batch.id)
+        .where(Batch.id == Task.batch_id, Batch.status == "staging")
+        .correlate(Task)
+        .exists()
+    )
     stmt = select(Task.seq).where(
-        Task.org_id == actor.org_id, Task.is_test.is_(False), Task.status == "pending", free
+        Task.org_id == actor.org_id,
+        Task.is_test.is_(False),
+        Task.status == "pending",
+        free,
+        ~staged,
     )
     if project_name is not None:
         stmt = stmt.where(Task.project_id == projects.get_project(session, actor, project_name).id)
-    stmt = skip_locked(session, stmt.order_by(Task.seq).limit(CANDIDATES))
+    # One candidate at a time: locking several (SKIP LOCKED) while taking only one hid the rest
+    # from concurrent workers, who then found every free task locked and went away empty-handed.
+    stmt = skip_locked(session, stmt.order_by(Task.seq).limit(1))
     expires = now + timedelta(seconds=lease_seconds)
-    for seq in session.scalars(stmt).all():
+    for _attempt in range(CANDIDATES):
+        seq = session.scalar(stmt)
+        if seq is None:
+            return None
         taken = session.execute(
             update(Task)
             .where(Task.seq == seq, Task.status == "pending", free)
@@ -99,9 +118,9 @@ def next_assignment(
         )
         session.add(assignment)
         session.flush()
-        task = session.get(Task, seq, populate_existing=True)
-        assert task is not None
-        return Lease(assignment, task)
+        leased = session.get(Task, seq, populate_existing=True)
+        assert leased is not None
+        return Lease(assignment, leased)
     return None
 
 
@@ -124,11 +143,13 @@ def submit(
         raise InvalidState(f"The task is {task.status} and takes no more labels.", field="task")
     if assignment.expires_at <= now and task.lease_expires_at != assignment.expires_at:
         assignment.status = "expired"
-        raise InvalidState("The lease on this task ran out and it went to another worker.", field="assignment_id")
+        raise InvalidState(
+            "The lease on this task ran out and it went to another worker.", field="assignment_id"
+        )
     from steelyard.errors import ValidationError
 
     if not isinstance(body, dict) or "response" not in body:
-        raise ValidationError("The body must be {\"response\": {...}}.", field="response")
+        raise ValidationError('The body must be {"response": {...}}.', field="response")
     response = _validate(task, body["response"])
     assignment.status = "submitted"
     assignment.submitted_at = now
@@ -150,9 +171,9 @@ def submit(
 
 def _validate(task: Task, response: Any) -> dict[str, Any]:
     from steelyard.errors import ValidationError
+    from steelyard.validation import under
 
     try:
         return registry.get(task.type).validate_response(task.params, response)
     except ValidationError as exc:
-        field = f"response.{exc.field}" if exc.field else "response"
-        raise ValidationError(exc.message, field=field) from None
+        raise under("response", exc) from None

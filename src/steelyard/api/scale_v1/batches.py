@@ -10,7 +10,7 @@ from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
 from steelyard.api.scale_v1 import wire
 from steelyard.errors import ValidationError
 from steelyard.projects import service
-from steelyard.timefmt import parse
+from steelyard.timefmt import parse, parse_upper
 
 router = APIRouter(tags=["batches"])
 
@@ -34,7 +34,7 @@ def list_batches(
     end_time: str | None = Query(None),
     exclude_archived: bool | None = Query(None),
     limit: int = Query(100, ge=1, le=100),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
 ) -> dict[str, Any]:
     with db.unit_of_work(write=False) as session:
         page = service.list_batches(
@@ -43,7 +43,7 @@ def list_batches(
             project=project,
             status=status,
             start_time=parse(start_time, field="start_time") if start_time else None,
-            end_time=parse(end_time, field="end_time") if end_time else None,
+            end_time=parse_upper(end_time, field="end_time") if end_time else None,
             exclude_archived=exclude_archived,
             limit=limit,
             offset=offset,

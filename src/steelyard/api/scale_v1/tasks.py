@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from steelyard.projects import service as projects
 from steelyard.tasks import gold, repository, service
 from steelyard.tasks.models import Task
 from steelyard.tasks.serialize import task_to_scale
-from steelyard.timefmt import parse
+from steelyard.timefmt import parse, parse_upper
 
 router = APIRouter(tags=["tasks"])
 
@@ -52,7 +53,9 @@ def create_training_task(
     return _quality(task_type, "training", actor, body, db, clock.now())
 
 
-def _quality(task_type: str, kind: str, actor: Actor, body: Any, db: Any, now: Any) -> dict[str, Any]:
+def _quality(
+    task_type: str, kind: str, actor: Actor, body: Any, db: Any, now: Any
+) -> dict[str, Any]:
     with db.unit_of_work() as session:
         task = gold.create_quality_task(session, actor, kind, task_type, body, now)
         return gold.quality_task_to_scale(task, projects.project_name(session, task.project_id))
@@ -116,12 +119,16 @@ def _tags(task_id: str, actor: Actor, body: Any, db: Any, clock: Any, mode: str)
 
 
 @router.post("/task/{task_id}/tags", summary="Replace a task's tags (body: array)")
-def set_tags(task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+def set_tags(
+    task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
     return _tags(task_id, actor, body, db, clock, "set")
 
 
 @router.put("/task/{task_id}/tags", summary="Add tags to a task (body: array)")
-def add_tags(task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+def add_tags(
+    task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> dict[str, Any]:
     return _tags(task_id, actor, body, db, clock, "add")
 
 
@@ -132,13 +139,32 @@ def delete_tags(
     return _tags(task_id, actor, body, db, clock, "delete")
 
 
+def _unique_ids(request: Request, decoded: list[str]) -> list[str]:
+    """The ``unique_id`` values, also read with ``+`` kept literal.
+
+    The client's recovery GET after a 5xx → 409 (``tasks?unique_id=<value>``) does not
+    URL-encode the value, so a ``+`` in it would be read as a space. Reading the raw query
+    string with ``unquote`` (no plus-decoding) as well finds both spellings.
+    """
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    literal = [
+        unquote(value, errors="replace")
+        for key, _, value in (part.partition("=") for part in raw.split("&"))
+        if unquote(key) == "unique_id" and "+" in value
+    ]
+    return list(dict.fromkeys([*decoded, *literal]))
+
+
 def _split(values: list[str]) -> list[str]:
     return [part for value in values for part in value.split(",") if part]
 
 
 def _time(request: Request, key: str) -> Any:
     value = request.query_params.get(key)
-    return parse(value, field=key) if value else None
+    if not value:
+        return None
+    upper = key == "end_time" or key.endswith("_before")
+    return parse_upper(value, field=key) if upper else parse(value, field=key)
 
 
 @router.get("/tasks", summary="List tasks (cursor pages with next_token)")
@@ -165,10 +191,7 @@ def list_tasks(
     include_attachment_url: bool = Query(False),
     limited_response: bool = Query(False),
 ) -> dict[str, Any]:
-    unique_ids = list(unique_id)
-    # The client's unique_id recovery GET does not URL-encode the value, so a '+' in it
-    # arrives as a space: look for both spellings.
-    unique_ids += [u.replace(" ", "+") for u in unique_ids if " " in u]
+    unique_ids = _unique_ids(request, unique_id)
     with db.unit_of_work(write=False) as session:
         filters = repository.TaskFilters(
             status=status.lower() if status else None,
@@ -227,7 +250,10 @@ def _attachment_url(
         return None
     from steelyard.files import service as files
 
-    stored = files.resolve_attachment(session, actor.org_id, attachment)
+    stored = files.resolve_attachment(session, actor.org_id, attachment, is_test=actor.is_test)
     if stored is None:
         return attachment
-    return files.attachment_url(stored, base, settings.secret_key)
+    # A fresh link (the one in the params may have expired), as long-lived as upload links.
+    return files.attachment_url(
+        stored, base, settings.secret_key, ttl_seconds=settings.file_url_ttl_seconds
+    )

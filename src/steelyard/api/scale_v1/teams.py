@@ -33,7 +33,9 @@ def list_teammates(actor: ActorDep, db: DbDep) -> list[dict[str, Any]]:
 def invite(actor: ActorDep, body: BodyDep, db: DbDep) -> list[dict[str, Any]]:
     emails, role = _body(body)
     with db.unit_of_work() as session:
-        return [wire.teammate(t) for t in service.invite_teammates(session, actor.org_id, emails, role)]
+        return [
+            wire.teammate(t) for t in service.invite_teammates(session, actor.org_id, emails, role)
+        ]
 
 
 @router.post("/teams/set_role", summary="Change teammates' role")
@@ -41,5 +43,6 @@ def set_role(actor: ActorDep, body: BodyDep, db: DbDep) -> list[dict[str, Any]]:
     emails, role = _body(body)
     with db.unit_of_work() as session:
         return [
-            wire.teammate(t) for t in service.set_teammate_roles(session, actor.org_id, emails, role)
+            wire.teammate(t)
+            for t in service.set_teammate_roles(session, actor.org_id, emails, role)
         ]

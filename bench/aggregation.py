@@ -1,0 +1,602 @@
+#!/usr/bin/env python3
+"""Categorical truth inference: Steelyard's methods against crowd-kit, accuracy / time / memory.
+
+Parts (each can be switched off):
+
+1. Real datasets: every folder of ``../shared/datasets`` with ``labels.csv`` (worker,task,label)
+   and ``truth.csv`` (task,label), except numeric ones.  Each of our methods is fitted on the
+   raw string columns (coding included in the time; median of ``--repeats`` runs); accuracy is
+   measured on the tasks with a gold label (gold is *not* given to the methods).
+2. crowd-kit side by side: when a crowd-kit interpreter exists (``.venv-ck/bin/python`` in the
+   repository root, or ``--crowdkit-python``), this same file is run there as a child process
+   (``--crowdkit-child``, no Steelyard import) that fits crowd-kit's MajorityVote, Wawa,
+   DawidSkene(n_iter=100), OneCoinDawidSkene(n_iter=100), GLAD and MACE on the same data with
+   their defaults and reports accuracy and wall time of ``fit_predict`` (one run after a
+   warm-up, like ../shared/bench/aggregation_baseline.py).
+3. Synthetic scale test: the generator of the crowd-kit baseline (seed 12345; 200,000 tasks x 5
+   labels = 1,000,000 labels, 2,000 workers, 5 classes; reliable / mediocre / spammer / biased
+   workers).  Every method runs in a fresh process so that its peak RSS can be reported.
+4. Memory line: peak RSS of a fresh process that generates 10,000,000 labels (2,000,000 tasks x
+   5, 20,000 workers) and fits the default method and Dawid-Skene (resource.getrusage).
+
+    .venv/bin/python bench/aggregation.py                        # everything (about 30-60 min)
+    .venv/bin/python bench/aggregation.py --datasets zheng_duck,zhang_rte --no-synthetic --no-10m
+    .venv/bin/python bench/aggregation.py --methods ds,default --no-crowdkit
+
+Times are wall-clock seconds on a shared machine; the load average is printed at the start and
+the end.  Speed ratio = crowd-kit seconds / our seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO / ".." / "shared" / "datasets"
+NUMERIC_DATASETS = {"zheng_emotion"}
+OUR_METHODS = ["mv", "wawa", "ds", "onecoin", "glad", "mace", "default"]
+CK_NAME = {
+    "mv": "MajorityVote",
+    "wawa": "Wawa",
+    "ds": "DawidSkene",
+    "onecoin": "OneCoinDawidSkene",
+    "glad": "GLAD",
+    "mace": "MACE",
+}
+SYN_CK_DEFAULT = "mv,wawa,ds,onecoin"  # GLAD / MACE take tens of minutes per million labels
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+def load_dataset(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    with open(folder / "labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = {c: np.asarray([r[c] for r in rows]) for c in ("task", "worker", "label")}
+    with open(folder / "truth.csv", newline="") as f:
+        truth = {r["task"]: r["label"] for r in csv.DictReader(f)}
+    return cols, truth
+
+
+def dataset_folders(data_dir: Path, only: list[str]) -> list[Path]:
+    found = sorted(p for p in data_dir.iterdir() if (p / "labels.csv").exists())
+    return [p for p in found if p.name not in NUMERIC_DATASETS and (not only or p.name in only)]
+
+
+def make_synthetic(
+    n_tasks: int, n_workers: int, per_task: int, n_classes: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The crowd-kit baseline's generator (same random stream, same labels), numpy only.
+
+    Worker types: 60% reliable (diagonal ~ Beta(9,2)), 25% mediocre (Beta(3,3)), 10% uniform
+    spammers, 5% biased (mostly one fixed class); off-diagonal mass split by Dirichlet(1);
+    class prior ~ Dirichlet(5).  Returns (tasks, workers, labels, truth).  The label draw is
+    done in chunks so that 10M labels do not need a 10M x K temporary.
+    """
+    rng = np.random.default_rng(seed)
+    prior = rng.dirichlet(np.full(n_classes, 5.0))
+    truth = rng.choice(n_classes, size=n_tasks, p=prior)
+    kind = rng.choice(4, size=n_workers, p=[0.60, 0.25, 0.10, 0.05])
+    conf = np.empty((n_workers, n_classes, n_classes))
+    for w in range(n_workers):
+        for k in range(n_classes):
+            if kind[w] == 2:
+                row = np.full(n_classes, 1.0 / n_classes)
+            elif kind[w] == 3:
+                fav = w % n_classes
+                row = np.full(n_classes, 0.2 / (n_classes - 1))
+                row[fav] = 0.8
+                if fav != k:
+                    row = row * 0.9
+                    row[k] += 0.1
+                row = row / row.sum()
+            else:
+                a, b = (9.0, 2.0) if kind[w] == 0 else (3.0, 3.0)
+                diag = rng.beta(a, b)
+                off = rng.dirichlet(np.ones(n_classes - 1)) * (1.0 - diag)
+                row = np.insert(off, k, diag)
+            conf[w, k] = row
+    cum = conf.cumsum(axis=2)
+    workers = rng.integers(0, n_workers, size=(n_tasks, per_task))
+    while True:
+        s = np.sort(workers, axis=1)
+        dup_rows = np.nonzero((s[:, 1:] == s[:, :-1]).any(axis=1))[0]
+        if len(dup_rows) == 0:
+            break
+        workers[dup_rows] = rng.integers(0, n_workers, size=(len(dup_rows), per_task))
+    task_idx = np.repeat(np.arange(n_tasks), per_task)
+    w_idx = workers.ravel()
+    del workers
+    u = rng.random(len(w_idx))
+    lab = np.empty(len(w_idx), dtype=np.int64)
+    step = 1_000_000
+    for lo in range(0, len(w_idx), step):
+        hi = lo + step
+        c = cum[w_idx[lo:hi], truth[task_idx[lo:hi]]]
+        lab[lo:hi] = (u[lo:hi, None] > c).sum(axis=1)
+    np.minimum(lab, n_classes - 1, out=lab)
+    return task_idx, w_idx, lab, truth
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def load_line() -> str:
+    a, b, c = os.getloadavg()
+    return f"load average {a:.2f} {b:.2f} {c:.2f} on {os.cpu_count()} CPUs"
+
+
+# ---------------------------------------------------------------------------------------------
+# our side
+# ---------------------------------------------------------------------------------------------
+def ours_real(
+    name: str, cols: dict[str, np.ndarray], truth: dict[str, str], methods: list[str], repeats: int
+) -> list[dict[str, Any]]:
+    from steelyard.quality.categorical import make
+
+    out = []
+    for m in methods:
+        times = []
+        model = make(m)
+        for _ in range(repeats):
+            model = make(m)
+            t0 = time.perf_counter()
+            model.fit(cols)
+            times.append(time.perf_counter() - t0)
+        pred = dict(zip(model.task_ids_.tolist(), model.labels_.tolist(), strict=True))
+        hits = [pred[t] == lab for t, lab in truth.items() if t in pred]
+        out.append(
+            {
+                "dataset": name,
+                "method": m,
+                "accuracy": float(np.mean(hits)),
+                "evaluated": len(hits),
+                "seconds": statistics.median(times),
+                "n_iter": int(model.n_iter_),
+            }
+        )
+    return out
+
+
+def child_synthetic_ours(a: argparse.Namespace) -> dict[str, Any]:
+    from steelyard.quality.categorical import make
+
+    t0 = time.perf_counter()
+    tasks, workers, labels, truth = make_synthetic(
+        a.syn_tasks, a.syn_workers, a.syn_per_task, a.syn_classes, a.syn_seed
+    )
+    gen_s = time.perf_counter() - t0
+    before = peak_rss_mib()
+    res: dict[str, Any] = {
+        "labels": len(labels),
+        "generate_seconds": gen_s,
+        "peak_rss_before_fit_mib": before,
+        "fits": [],
+    }
+    for m in a.child_methods.split(","):
+        model = make(m)
+        t0 = time.perf_counter()
+        model.fit({"task": tasks, "worker": workers, "label": labels})
+        dt = time.perf_counter() - t0
+        pred = np.asarray(model.labels_)[np.searchsorted(model.task_ids_, np.arange(len(truth)))]
+        res["fits"].append(
+            {
+                "method": m,
+                "seconds": dt,
+                "accuracy": float(np.mean(pred == truth)),
+                "n_iter": int(model.n_iter_),
+                "peak_rss_mib": peak_rss_mib(),
+            }
+        )
+        del model
+    return res
+
+
+def run_child(cmd: list[str], timeout: float, stdin: str = "") -> dict[str, Any] | None:
+    try:
+        p = subprocess.run(
+            cmd, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO
+        )
+    except subprocess.TimeoutExpired:
+        print(f"  child timed out after {timeout:.0f}s: {' '.join(cmd[:3])}...", flush=True)
+        return None
+    if p.returncode != 0:
+        print(f"  child failed rc={p.returncode}: {p.stderr[-1500:]}", flush=True)
+        return None
+    return json.loads(p.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def syn_args(a: argparse.Namespace, tasks: int, workers: int) -> list[str]:
+    return [
+        "--syn-tasks",
+        str(tasks),
+        "--syn-workers",
+        str(workers),
+        "--syn-per-task",
+        str(a.syn_per_task),
+        "--syn-classes",
+        str(a.syn_classes),
+        "--syn-seed",
+        str(a.syn_seed),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# crowd-kit side (runs inside the crowd-kit interpreter; imports nothing of Steelyard)
+# ---------------------------------------------------------------------------------------------
+def ck_model(method: str) -> Any:
+    from crowdkit import aggregation as agg  # type: ignore[import-not-found]
+
+    if method == "ds":
+        return agg.DawidSkene(n_iter=100)
+    if method == "onecoin":
+        return agg.OneCoinDawidSkene(n_iter=100)
+    return getattr(agg, CK_NAME[method])()
+
+
+def ck_fit(method: str, df: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    pred = ck_model(method).fit_predict(df)
+    return pred, time.perf_counter() - t0
+
+
+def ck_warmup(methods: list[str]) -> None:
+    import pandas as pd
+
+    tiny = pd.DataFrame(
+        {"worker": ["a", "b", "c"], "task": ["t", "t", "t"], "label": ["x", "x", "y"]}
+    )
+    for m in methods:
+        with contextlib.suppress(Exception):  # a warm-up only
+            ck_model(m).fit_predict(tiny)
+
+
+def child_crowdkit_real(a: argparse.Namespace) -> dict[str, Any]:
+    import pandas as pd
+
+    spec = json.loads(sys.stdin.read())
+    folder = Path(spec["folder"])
+    methods: list[str] = spec["methods"]
+    ck_warmup(methods)
+    df = pd.read_csv(folder / "labels.csv", dtype=str)[["worker", "task", "label"]]
+    truth = pd.read_csv(folder / "truth.csv", dtype=str).drop_duplicates("task")
+    truth = truth.set_index("task")["label"]
+    out = []
+    for m in methods:
+        try:
+            pred, dt = ck_fit(m, df)
+            common = truth.index.intersection(pred.index)
+            acc = float((pred.loc[common].astype(str) == truth.loc[common]).mean())
+            out.append({"method": m, "accuracy": acc, "seconds": dt})
+        except Exception as e:  # report and keep going
+            out.append({"method": m, "error": f"{type(e).__name__}: {e}"[:300]})
+    return {"results": out}
+
+
+def child_crowdkit_synthetic(a: argparse.Namespace) -> dict[str, Any]:
+    import pandas as pd
+
+    tasks, workers, labels, truth = make_synthetic(
+        a.syn_tasks, a.syn_workers, a.syn_per_task, a.syn_classes, a.syn_seed
+    )
+    df = pd.DataFrame({"worker": workers, "task": tasks, "label": labels})
+    before = peak_rss_mib()
+    m = a.child_methods
+    pred, dt = ck_fit(m, df)
+    pred = pred.reindex(np.arange(len(truth)))
+    acc = float((pred.to_numpy() == truth).mean())
+    return {
+        "fits": [{"method": m, "seconds": dt, "accuracy": acc, "peak_rss_mib": peak_rss_mib()}],
+        "peak_rss_before_fit_mib": before,
+        "labels": len(labels),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# orchestration
+# ---------------------------------------------------------------------------------------------
+def fmt(x: float | None, spec: str = ".4f") -> str:
+    return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, spec)
+
+
+def real_part(a: argparse.Namespace, ck_python: Path | None) -> list[dict[str, Any]]:
+    methods = a.methods.split(",")
+    rows: list[dict[str, Any]] = []
+    for folder in dataset_folders(a.data_dir, [d for d in a.datasets.split(",") if d]):
+        cols, truth = load_dataset(folder)
+        ours = ours_real(folder.name, cols, truth, methods, a.repeats)
+        ck: dict[str, dict[str, Any]] = {}
+        ck_methods = [m for m in methods if m in CK_NAME]
+        for m in ck_methods if ck_python is not None else []:
+            # one process per method, so that a time-out loses one cell only
+            spec = json.dumps({"folder": str(folder), "methods": [m]})
+            res = run_child(
+                [str(ck_python), __file__, "--crowdkit-child", "real"], a.ck_timeout, spec
+            )
+            for r in (res or {"results": [{"method": m, "error": "failed or timed out"}]})[
+                "results"
+            ]:
+                ck[r["method"]] = r
+        for r in ours:
+            c = ck.get(r["method"], {})
+            r["ck_accuracy"] = c.get("accuracy")
+            r["ck_seconds"] = c.get("seconds")
+            r["ck_error"] = c.get("error")
+            rows.append(r)
+            ratio = (r["ck_seconds"] / r["seconds"]) if r["ck_seconds"] else None
+            print(
+                f"{folder.name:16s} {r['method']:8s} acc={r['accuracy']:.4f} "
+                f"t={r['seconds']:.4f}s  crowd-kit acc={fmt(r['ck_accuracy'])} "
+                f"t={fmt(r['ck_seconds'], '.3f')}s  x{fmt(ratio, '.0f')}",
+                flush=True,
+            )
+    return rows
+
+
+def real_table(rows: list[dict[str, Any]]) -> str:
+    out = [
+        "| dataset | method | accuracy | seconds | crowd-kit accuracy | crowd-kit seconds "
+        "| Δ accuracy | speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ck_acc, ck_s = r.get("ck_accuracy"), r.get("ck_seconds")
+        delta = r["accuracy"] - ck_acc if ck_acc is not None else None
+        flag = " ⚠" if delta is not None and delta < -0.005 else ""
+        ratio = ck_s / r["seconds"] if ck_s else None
+        ck_cell = fmt(ck_acc) if not r.get("ck_error") else "error"
+        out.append(
+            f"| {r['dataset']} | {r['method']} | {r['accuracy']:.4f} | "
+            f"{r['seconds']:.4f} | {ck_cell} | {fmt(ck_s, '.2f')} | "
+            f"{fmt(delta, '+.4f')}{flag} | {fmt(ratio, '.0f')}x |"
+        )
+    return "\n".join(out)
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    datasets = sorted({r["dataset"] for r in rows})
+    by = {(r["dataset"], r["method"]): r for r in rows}
+    methods = [m for m in OUR_METHODS if any(r["method"] == m for r in rows)]
+    out = [
+        "| method | our mean accuracy (all sets) | crowd-kit mean (sets it finished) "
+        "| our mean on those sets | our default on those sets |",
+        "|---|---|---|---|---|",
+    ]
+    for m in methods:
+        ours = [by[d, m]["accuracy"] for d in datasets if (d, m) in by]
+        ck_sets = [d for d in datasets if (d, m) in by and by[d, m].get("ck_accuracy") is not None]
+        ck = [by[d, m]["ck_accuracy"] for d in ck_sets]
+        ours_on = [by[d, m]["accuracy"] for d in ck_sets]
+        dflt = [by[d, "default"]["accuracy"] for d in ck_sets if (d, "default") in by]
+        out.append(
+            f"| {m} | {np.mean(ours):.4f} ({len(ours)}) | "
+            f"{fmt(float(np.mean(ck)) if ck else None)} ({len(ck)}) | "
+            f"{fmt(float(np.mean(ours_on)) if ours_on else None)} | "
+            f"{fmt(float(np.mean(dflt)) if dflt and len(dflt) == len(ck_sets) else None)} |"
+        )
+    return "\n".join(out)
+
+
+def synthetic_part(a: argparse.Namespace, ck_python: Path | None) -> list[dict[str, Any]]:
+    rows = []
+    for m in a.methods.split(","):
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            "ours-synthetic",
+            "--child-methods",
+            m,
+            *syn_args(a, a.syn_tasks, a.syn_workers),
+        ]
+        res = run_child(cmd, a.ck_timeout)
+        if res:
+            f = res["fits"][0]
+            rows.append(
+                {
+                    "side": "steelyard",
+                    "method": m,
+                    **f,
+                    "labels": res["labels"],
+                    "peak_rss_before_fit_mib": res["peak_rss_before_fit_mib"],
+                }
+            )
+            print(
+                f"synthetic steelyard {m:8s} acc={f['accuracy']:.4f} t={f['seconds']:.3f}s "
+                f"peak={f['peak_rss_mib']:.0f}MiB",
+                flush=True,
+            )
+    if ck_python is not None:
+        for m in a.syn_ck_methods.split(","):
+            if not m:
+                continue
+            cmd = [
+                str(ck_python),
+                __file__,
+                "--crowdkit-child",
+                "synthetic",
+                "--child-methods",
+                m,
+                *syn_args(a, a.syn_tasks, a.syn_workers),
+            ]
+            res = run_child(cmd, a.ck_timeout)
+            if res:
+                f = res["fits"][0]
+                rows.append(
+                    {
+                        "side": "crowd-kit",
+                        "method": m,
+                        **f,
+                        "labels": res["labels"],
+                        "peak_rss_before_fit_mib": res["peak_rss_before_fit_mib"],
+                    }
+                )
+                print(
+                    f"synthetic crowd-kit {m:8s} acc={f['accuracy']:.4f} "
+                    f"t={f['seconds']:.3f}s peak={f['peak_rss_mib']:.0f}MiB",
+                    flush=True,
+                )
+    return rows
+
+
+def synthetic_table(rows: list[dict[str, Any]]) -> str:
+    ck = {r["method"]: r for r in rows if r["side"] == "crowd-kit"}
+    out = [
+        "| method | labels | accuracy | fit s | peak RSS MiB (before fit) | crowd-kit accuracy "
+        "| crowd-kit fit s | speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["side"] != "steelyard":
+            continue
+        c = ck.get(r["method"], {})
+        ratio = c["seconds"] / r["seconds"] if c else None
+        out.append(
+            f"| {r['method']} | {r['labels']:,} | {r['accuracy']:.4f} | "
+            f"{r['seconds']:.3f} | {r['peak_rss_mib']:.0f} "
+            f"({r['peak_rss_before_fit_mib']:.0f}) | {fmt(c.get('accuracy'))} | "
+            f"{fmt(c.get('seconds'), '.2f')} | {fmt(ratio, '.0f')}x |"
+        )
+    return "\n".join(out)
+
+
+def memory_part(a: argparse.Namespace) -> list[dict[str, Any]]:
+    out = []
+    for m in a.big_methods.split(","):
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            "ours-synthetic",
+            "--child-methods",
+            m,
+            *syn_args(a, a.big_tasks, a.big_workers),
+        ]
+        res = run_child(cmd, a.ck_timeout)
+        if res:
+            f = res["fits"][0]
+            out.append(
+                {
+                    **f,
+                    "labels": res["labels"],
+                    "peak_rss_before_fit_mib": res["peak_rss_before_fit_mib"],
+                }
+            )
+            print(
+                f"10M labels: {m:8s} acc={f['accuracy']:.4f} t={f['seconds']:.2f}s "
+                f"peak RSS={f['peak_rss_mib']:.0f}MiB",
+                flush=True,
+            )
+    return out
+
+
+def find_ck_python(a: argparse.Namespace) -> Path | None:
+    if a.no_crowdkit:
+        return None
+    cand = a.crowdkit_python or REPO / ".venv-ck" / "bin" / "python"
+    if cand.exists():
+        return Path(cand)
+    print(f"crowd-kit interpreter not found at {cand}; crowd-kit columns left empty", flush=True)
+    return None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else "")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--datasets", default="", help="comma list of dataset folders (default all)")
+    p.add_argument("--methods", default=",".join(OUR_METHODS))
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per method (median)")
+    p.add_argument("--crowdkit-python", type=Path, default=None)
+    p.add_argument("--no-crowdkit", action="store_true")
+    p.add_argument("--ck-timeout", type=float, default=1800.0, help="per child process")
+    p.add_argument("--no-real", action="store_true")
+    p.add_argument("--no-synthetic", action="store_true")
+    p.add_argument("--no-10m", action="store_true")
+    p.add_argument("--syn-ck-methods", default=SYN_CK_DEFAULT)
+    p.add_argument("--syn-tasks", type=int, default=200_000)
+    p.add_argument("--syn-workers", type=int, default=2_000)
+    p.add_argument("--syn-per-task", type=int, default=5)
+    p.add_argument("--syn-classes", type=int, default=5)
+    p.add_argument("--syn-seed", type=int, default=12345)
+    p.add_argument("--big-tasks", type=int, default=2_000_000)
+    p.add_argument("--big-workers", type=int, default=20_000)
+    p.add_argument("--big-methods", default="default,ds")
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--child", default="", help=argparse.SUPPRESS)
+    p.add_argument("--crowdkit-child", default="", help=argparse.SUPPRESS)
+    p.add_argument("--child-methods", default="", help=argparse.SUPPRESS)
+    a = p.parse_args()
+
+    if a.crowdkit_child:
+        fn: Callable[[argparse.Namespace], dict[str, Any]] = (
+            child_crowdkit_real if a.crowdkit_child == "real" else child_crowdkit_synthetic
+        )
+        print(json.dumps(fn(a)))
+        return
+    if a.child:
+        sys.path.insert(0, str(REPO / "src"))
+        print(json.dumps(child_synthetic_ours(a)))
+        return
+
+    sys.path.insert(0, str(REPO / "src"))
+    ck_python = find_ck_python(a)
+    env = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "crowd-kit": str(ck_python),
+    }
+    print("env:", env, flush=True)
+    print("start:", load_line(), flush=True)
+    real = [] if a.no_real else real_part(a, ck_python)
+    syn = [] if a.no_synthetic else synthetic_part(a, ck_python)
+    big = [] if a.no_10m else memory_part(a)
+    print("end:", load_line(), flush=True)
+    print()
+    if real:
+        print(real_table(real))
+        print()
+        print(summary_table(real))
+        print()
+    if syn:
+        print(synthetic_table(syn))
+        print()
+    for f in big:
+        print(
+            f"memory: {f['labels']:,} labels, {f['method']}: peak RSS "
+            f"{f['peak_rss_mib']:.0f} MiB (after generating the data: "
+            f"{f['peak_rss_before_fit_mib']:.0f} MiB), fit {f['seconds']:.2f} s, "
+            f"accuracy {f['accuracy']:.4f}"
+            + (
+                "  (target ≤ 2048 MiB: met)"
+                if f["peak_rss_mib"] <= 2048
+                else "  (target ≤ 2048 MiB: MISSED)"
+            )
+        )
+    if a.json:
+        a.json.write_text(
+            json.dumps(
+                {"env": env, "real": real, "synthetic": syn, "big": big}, indent=1, default=str
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
