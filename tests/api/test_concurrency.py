@@ -232,3 +232,47 @@ def test_twenty_tasks_fifty_workers(
         "/v1/tasks", params={"status": "completed", "limit": 1}, auth=auth(org.live_key)
     ).json()
     assert done["total"] == 20
+
+
+def test_last_tasks_finishing_together_complete_the_batch(
+    server: LiveServer, http: httpx.Client, crowd: tuple[Org, list[str]]
+) -> None:
+    """Each submit counts the batch's pending tasks; two finishing at once must not each see
+    the other still pending (PostgreSQL, read committed) and leave the batch in progress."""
+    org, emails = crowd
+    key = auth(org.live_key)
+    assert (
+        http.post(
+            "/v1/projects", json={"name": "p", "type": "imageannotation"}, auth=key
+        ).status_code
+        == 200
+    )
+    for attempt in range(2):  # the window is narrow: this catches a regression only sometimes
+        batch = f"b{attempt}"
+        assert (
+            http.post("/v1/batches", json={"project": "p", "name": batch}, auth=key).status_code
+            == 200
+        )
+        for _ in range(10):
+            assert (
+                http.post(
+                    "/v1/task/imageannotation", json={**TASK, "batch": batch}, auth=key
+                ).status_code
+                == 200
+            )
+        workers = emails[attempt * 10 : attempt * 10 + 10]
+        leases = [(h, r.json()["assignment_id"]) for h, r in _leases(server, workers)]
+
+        def submit(i: int, barrier: threading.Barrier, leases: Any = leases) -> int:
+            headers, assignment_id = leases[i]
+            with httpx.Client(base_url=server.url, timeout=60) as c:
+                c.get("/healthz")
+                barrier.wait()
+                body = {"response": {"annotations": []}}
+                return c.post(
+                    f"/api/work/{assignment_id}/submit", json=body, headers=headers
+                ).status_code
+
+        assert race(10, submit) == [200] * 10
+        status = http.get(f"/v1/batches/{batch}/status", auth=key).json()
+        assert (status["status"], status["completed"], status["pending"]) == ("completed", 10, 0)

@@ -189,6 +189,12 @@ def test_batches_listing(server: LiveServer, org: Org) -> None:
         == 5
     )
     assert len(list(c.get_batches(project_name="p1", exclude_archived=True))) == 5
+    # a bound copied from a batch (millisecond precision) includes that batch
+    b2 = c.get_batch("b2")
+    window = c.get_batches(
+        project_name="p1", created_after=b2.created_at, created_before=b2.created_at
+    )
+    assert "b2" in [b.name for b in window]
     with pytest.raises(ScaleResourceNotFound):
         c.batches(project="missing")
 
@@ -229,3 +235,28 @@ def test_batches_are_separated_by_environment_and_org(
             outsider.set_batch_metadata("b1", {"x": 1})
         assert outsider.batches().total == 0
     assert test.get_batch("b1").metadata == {}
+
+
+def test_get_batches_pages_past_the_first_hundred(
+    server: LiveServer, org: Org, http: httpx.Client
+) -> None:
+    """``get_batches`` sends no limit and steps ``offset`` by the reply's ``limit`` until
+    ``has_more`` is false: more than one default page must come back whole."""
+    key = auth(org.live_key)
+    assert (
+        http.post(
+            "/v1/projects", json={"name": "many", "type": "imageannotation"}, auth=key
+        ).status_code
+        == 200
+    )
+    names = [f"batch-{i:03d}" for i in range(105)]
+    for n in names:
+        assert (
+            http.post("/v1/batches", json={"project": "many", "name": n}, auth=key).status_code
+            == 200
+        )
+    c = client(server, org.live_key)
+    assert [b.name for b in c.get_batches(project_name="many")] == names
+    assert c.batches(project="many", limit=1).total == 105
+    tail = c.batches(project="many", offset=100)
+    assert (len(tail.docs), tail.limit, tail.has_more) == (5, 100, False)

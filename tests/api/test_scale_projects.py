@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import scaleapi
 from scaleapi.exceptions import (
     ScaleDuplicateResource,
     ScaleInvalidRequest,
@@ -206,3 +207,10 @@ def test_other_organizations_projects_are_invisible(
     # the other organization may use the same name for its own project
     other.create_project("private", TaskType.ImageAnnotation)
     assert mine.get_project("private").version == 0
+
+
+def test_base_url_with_a_trailing_slash_works(server: LiveServer, org: Org) -> None:
+    c = scaleapi.ScaleClient(org.test_key, api_instance_url=server.v1 + "/")
+    c.create_project("team a/cars", TaskType.ImageAnnotation)
+    assert c.get_project("team a/cars").name == "team a/cars"
+    assert [p.name for p in c.projects()] == ["team a/cars"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from steelyard.db.engine import Database
 from steelyard.db.migrate import upgrade
 
 log = logging.getLogger("steelyard")
+_SLASHES = re.compile("/{2,}")
 
 
 class RawPathMiddleware:
@@ -31,7 +33,8 @@ class RawPathMiddleware:
     The Scale client percent-encodes project and batch names with ``safe=""``, so a name with a
     slash arrives as ``a%2Fb``; servers decode it before routing and then match the wrong route.
     Here the path is re-decoded from ``raw_path`` with ``%2F`` turned into a private-use
-    character that ``deps.path_name`` turns back into ``/``.
+    character that ``deps.path_name`` turns back into ``/``. It also refuses ``%00`` and
+    collapses ``//``.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -48,6 +51,11 @@ class RawPathMiddleware:
                 text = text.replace("%2F", SLASH_SENTINEL).replace("%2f", SLASH_SENTINEL)
                 scope = dict(scope)
                 scope["path"] = unquote(text)
+            if "//" in scope["path"]:
+                # ``api_instance_url="http://host/v1/"`` (a trailing slash) makes the client ask
+                # for ``/v1//projects``; no name or id can be empty, so ``//`` is always that.
+                scope = dict(scope)
+                scope["path"] = _SLASHES.sub("/", scope["path"])
         await self.app(scope, receive, send)
 
 
