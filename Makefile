@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(VENV)/bin/steelyard demo
 
 ## test: the whole suite (PostgreSQL half when STEELYARD_TEST_POSTGRES_URL is set)
-test: $(STAMP) postgres-check
+test: $(STAMP) postgres-check lint typecheck
 	$(VENV)/bin/pytest -q
 
 test-fast: $(STAMP)

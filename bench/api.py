@@ -68,10 +68,16 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
         created = accounts.create_organization(s, f"bench-{new_id()}")
         org_id = created.org.id
         accounts.create_user(
-            s, org_id=org_id, email=f"w-{org_id}@bench.local", password="bench-pass-1", role="annotator"
+            s,
+            org_id=org_id,
+            email=f"w-{org_id}@bench.local",
+            password="bench-pass-1",
+            role="annotator",
         )
         actor = Actor(org_id=org_id, is_test=False, kind="api_key", role="admin")
-        project = projects.create_project(s, actor, {"name": "bench", "type": "categorization"}, now)
+        project = projects.create_project(
+            s, actor, {"name": "bench", "type": "categorization"}, now
+        )
         batch = projects.create_batch(s, actor, {"project": "bench", "name": "bench-batch"}, now)
         keys = {
             "org_id": org_id,
@@ -81,7 +87,11 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
             "worker": f"w-{org_id}@bench.local",
         }
     chunk = 20_000
-    params = {"attachment": "Great product, would buy again.", "attachment_type": "text", "categories": CATEGORIES}
+    params = {
+        "attachment": "Great product, would buy again.",
+        "attachment_type": "text",
+        "categories": CATEGORIES,
+    }
     done = 0
     t0 = time.perf_counter()
     while done < n:
@@ -110,7 +120,11 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
         with db.unit_of_work() as s:
             s.execute(insert(Task), rows)
         done += m
-        print(f"\r  filled {done:,}/{n:,} tasks ({time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr)
+        print(
+            f"\r  filled {done:,}/{n:,} tasks ({time.perf_counter() - t0:.0f} s)",
+            end="",
+            file=sys.stderr,
+        )
     print(file=sys.stderr)
     with db.unit_of_work() as s:
         in_batch = (n + 9) // 10
@@ -122,8 +136,17 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
             (batch.id, "pending", in_batch - completed_in_batch),
             (batch.id, "completed", completed_in_batch),
         ]:
-            s.add(TaskCount(org_id=org_id, is_test=False, project_id=project.id, batch_id=batch_id,
-                            type="categorization", status=status, n=count))
+            s.add(
+                TaskCount(
+                    org_id=org_id,
+                    is_test=False,
+                    project_id=project.id,
+                    batch_id=batch_id,
+                    type="categorization",
+                    status=status,
+                    n=count,
+                )
+            )
     if url.startswith("postgresql"):
         with db.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -136,7 +159,16 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
 
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "steelyard.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "steelyard.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -149,7 +181,9 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("server did not start: " + (proc.stderr.read().decode() if proc.stderr else ""))
+    raise RuntimeError(
+        "server did not start: " + (proc.stderr.read().decode() if proc.stderr else "")
+    )
 
 
 def measure_create(base: str, key: str, count: int, clients: int) -> list[float]:
@@ -204,7 +238,9 @@ def measure_list(base: str, key: str, pages: int, query: dict[str, str]) -> list
 def measure_work(base: str, email: str, rounds: int) -> tuple[list[float], list[float]]:
     nexts, submits = [], []
     with httpx.Client(base_url=base, timeout=30) as http:
-        token = http.post("/api/auth/login", json={"email": email, "password": "bench-pass-1"}).json()["token"]
+        token = http.post(
+            "/api/auth/login", json={"email": email, "password": "bench-pass-1"}
+        ).json()["token"]
         headers = {"authorization": f"Bearer {token}"}
         for i in range(rounds + 3):
             t = time.perf_counter()
@@ -213,7 +249,11 @@ def measure_work(base: str, email: str, rounds: int) -> tuple[list[float], list[
             assert r.status_code == 200, r.text
             assignment = r.json()["assignment_id"]
             t = time.perf_counter()
-            r = http.post(f"/api/work/{assignment}/submit", headers=headers, json={"response": {"category": "positive"}})
+            r = http.post(
+                f"/api/work/{assignment}/submit",
+                headers=headers,
+                json={"response": {"category": "positive"}},
+            )
             ds = time.perf_counter() - t
             assert r.status_code == 200, r.text
             if i >= 3:
@@ -222,7 +262,9 @@ def measure_work(base: str, email: str, rounds: int) -> tuple[list[float], list[
     return nexts, submits
 
 
-def run_size(n: int, url: str | None, creates: int, data_dir: Path) -> list[tuple[str, float, float]]:
+def run_size(
+    n: int, url: str | None, creates: int, data_dir: Path
+) -> list[tuple[str, float, float]]:
     db_url = url or f"sqlite:///{data_dir / 'steelyard.db'}"
     print(f"size {n:,}: filling {db_url.split('@')[-1]}", file=sys.stderr)
     keys = bulk_fill(db_url, n)
@@ -251,9 +293,13 @@ def run_size(n: int, url: str | None, creates: int, data_dir: Path) -> list[tupl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,1000000")
-    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file per size")
+    parser.add_argument(
+        "--database-url", default=None, help="default: a fresh SQLite file per size"
+    )
     parser.add_argument("--creates", type=int, default=2000)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()

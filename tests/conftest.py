@@ -27,7 +27,9 @@ from steelyard.db.engine import Database
 from steelyard.db.migrate import upgrade
 
 POSTGRES_URL = os.environ.get("STEELYARD_TEST_POSTGRES_URL", "")
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)] if POSTGRES_URL else ["sqlite"]
+BACKENDS = (
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)] if POSTGRES_URL else ["sqlite"]
+)
 
 
 def _fresh_postgres(url: str) -> None:
@@ -36,7 +38,7 @@ def _fresh_postgres(url: str) -> None:
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
             conn.exec_driver_sql("CREATE SCHEMA public")
-    except Exception as exc:  # noqa: BLE001 - turn any connection error into a hard failure
+    except Exception as exc:
         pytest.fail(f"STEELYARD_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}")
     finally:
         db.dispose()

@@ -31,8 +31,19 @@ def test_org_user_key_create_json(env: Path) -> None:
     assert org["org"] == "acme"
     assert org["live_api_key"].startswith("live_") and org["test_api_key"].startswith("test_")
 
-    code, out = run("user", "create", "--org", "acme", "--email", "ann@example.com",
-                    "--password", "long-password", "--role", "annotator", "--json")
+    code, out = run(
+        "user",
+        "create",
+        "--org",
+        "acme",
+        "--email",
+        "ann@example.com",
+        "--password",
+        "long-password",
+        "--role",
+        "annotator",
+        "--json",
+    )
     assert code == 0, out
     assert json.loads(out)["email"] == "ann@example.com"
 
@@ -44,9 +55,42 @@ def test_org_user_key_create_json(env: Path) -> None:
 def test_errors_exit_non_zero(env: Path) -> None:
     assert run("org", "create", "dup", "--json")[0] == 0
     assert run("org", "create", "dup", "--json")[0] != 0
-    assert run("user", "create", "--org", "nope", "--email", "a@b.co", "--password", "long-password")[0] != 0
-    assert run("user", "create", "--org", "dup", "--email", "a@b.co", "--password", "x", "--role", "annotator")[0] != 0
-    assert run("user", "create", "--org", "dup", "--email", "a@b.co", "--password", "long-password", "--role", "king")[0] != 0
+    assert (
+        run("user", "create", "--org", "nope", "--email", "a@b.co", "--password", "long-password")[
+            0
+        ]
+        != 0
+    )
+    assert (
+        run(
+            "user",
+            "create",
+            "--org",
+            "dup",
+            "--email",
+            "a@b.co",
+            "--password",
+            "x",
+            "--role",
+            "annotator",
+        )[0]
+        != 0
+    )
+    assert (
+        run(
+            "user",
+            "create",
+            "--org",
+            "dup",
+            "--email",
+            "a@b.co",
+            "--password",
+            "long-password",
+            "--role",
+            "king",
+        )[0]
+        != 0
+    )
 
 
 def test_demo_is_idempotent(env: Path) -> None:

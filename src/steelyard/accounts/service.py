@@ -26,7 +26,12 @@ SESSION_TTL = timedelta(days=7)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 #: Scale's teammate roles ↔ Steelyard's organization roles.
-SCALE_TO_ROLE = {"labeler": "annotator", "member": "reviewer", "manager": "manager", "admin": "admin"}
+SCALE_TO_ROLE = {
+    "labeler": "annotator",
+    "member": "reviewer",
+    "manager": "manager",
+    "admin": "admin",
+}
 ROLE_TO_SCALE = {
     "annotator": "labeler",
     "reviewer": "member",
@@ -135,7 +140,11 @@ def create_user(
 
 def login(session: Session, *, email: str, password: str, now: datetime) -> str:
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.is_active or not security.verify_password(password, user.password_hash):
+    if (
+        user is None
+        or not user.is_active
+        or not security.verify_password(password, user.password_hash)
+    ):
         raise Unauthorized("Wrong email or password.")
     membership = session.scalar(
         select(Membership).where(Membership.user_id == user.id).order_by(Membership.created_at)
@@ -188,7 +197,10 @@ def list_team(session: Session, org_id: str) -> list[Teammate]:
         .where(Membership.org_id == org_id)
         .order_by(User.email)
     ).all()
-    return [Teammate(u.email, ROLE_TO_SCALE.get(role, role), u.first_name, u.last_name) for u, role in rows]
+    return [
+        Teammate(u.email, ROLE_TO_SCALE.get(role, role), u.first_name, u.last_name)
+        for u, role in rows
+    ]
 
 
 def _scale_role(team_role: str) -> str:
@@ -211,7 +223,9 @@ def _check_emails(emails: object) -> list[str]:
     return out
 
 
-def invite_teammates(session: Session, org_id: str, emails: object, team_role: str) -> list[Teammate]:
+def invite_teammates(
+    session: Session, org_id: str, emails: object, team_role: str
+) -> list[Teammate]:
     role = _scale_role(team_role)
     for email in _check_emails(emails):
         user = session.scalar(select(User).where(User.email == email))

@@ -39,7 +39,9 @@ def _is_scale(request: Request) -> bool:
     return request.url.path.startswith(("/v1", "/v2"))
 
 
-def _respond(request: Request, status: int, message: str, code: str, field: str | None) -> JSONResponse:
+def _respond(
+    request: Request, status: int, message: str, code: str, field: str | None
+) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Basic realm="steelyard"'} if status == 401 else None
     if _is_scale(request):
         body: dict[str, object] = {"status_code": status, "error": message}

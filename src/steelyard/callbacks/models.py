@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from steelyard.db.base import BigId, Base, UTCDateTime, new_id, utcnow
+from steelyard.db.base import Base, BigId, UTCDateTime, new_id, utcnow
 
 
 class CallbackDelivery(Base):

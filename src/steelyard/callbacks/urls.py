@@ -54,7 +54,9 @@ def check_url(url: str, *, field: str, resolve: bool = True) -> str:
     if _allow_private:
         return url
     host = parts.hostname
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
+        ".localhost"
+    ):
         raise _refused(field, host)
     try:
         literal = ipaddress.ip_address(host)

@@ -52,7 +52,11 @@ def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
         keys_file.chmod(0o600)
         if not any(t.email == WORKER_EMAIL for t in accounts.list_team(session, org.id)):
             accounts.create_user(
-                session, org_id=org.id, email=WORKER_EMAIL, password=WORKER_PASSWORD, role="annotator"
+                session,
+                org_id=org.id,
+                email=WORKER_EMAIL,
+                password=WORKER_PASSWORD,
+                role="annotator",
             )
         actor = Actor(org_id=org.id, is_test=False, kind="api_key", role="admin")
         now = SYSTEM_CLOCK.now()

@@ -8,9 +8,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from steelyard.clock import SYSTEM_CLOCK
 from steelyard.config import load_settings
+from steelyard.db.engine import Database
 
-app = typer.Typer(help="Steelyard: self-hostable data labeling with a Scale-compatible API.", no_args_is_help=True)
+app = typer.Typer(
+    help="Steelyard: self-hostable data labeling with a Scale-compatible API.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database maintenance.")
 org_app = typer.Typer(help="Organizations.")
 user_app = typer.Typer(help="Users.")
@@ -52,7 +56,6 @@ def serve(
 @app.command()
 def jobs() -> None:
     """Run the job runner (callbacks...) in this process until interrupted."""
-    from steelyard.db.engine import Database
     from steelyard.db.migrate import upgrade
     from steelyard.jobs.runner import JobRunner
 
@@ -60,19 +63,12 @@ def jobs() -> None:
     db = Database(settings.resolved_database_url)
     upgrade(db.engine)
     console.print("Job runner started; Ctrl+C stops it.")
-    JobRunner(db, settings, clock=_clock()).run_forever()
-
-
-def _clock():  # type: ignore[no-untyped-def]
-    from steelyard.clock import SYSTEM_CLOCK
-
-    return SYSTEM_CLOCK
+    JobRunner(db, settings, clock=SYSTEM_CLOCK).run_forever()
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    from steelyard.db.engine import Database
     from steelyard.db.migrate import upgrade
 
     settings = load_settings()
@@ -82,8 +78,7 @@ def db_upgrade() -> None:
     console.print("Database is up to date.")
 
 
-def _database():  # type: ignore[no-untyped-def]
-    from steelyard.db.engine import Database
+def _database() -> Database:
     from steelyard.db.migrate import upgrade
 
     settings = load_settings()
@@ -123,7 +118,9 @@ def user_create(
     org: Annotated[str, typer.Option(help="Organization name.")],
     email: Annotated[str, typer.Option()],
     password: Annotated[str, typer.Option()],
-    role: Annotated[str, typer.Option(help="owner, admin, manager, reviewer or annotator.")] = "annotator",
+    role: Annotated[
+        str, typer.Option(help="owner, admin, manager, reviewer or annotator.")
+    ] = "annotator",
     json_out: JsonFlag = False,
 ) -> None:
     """Create a user (or add an existing one) in an organization."""
@@ -168,7 +165,7 @@ def key_create(
 def demo(
     json_out: JsonFlag = False,
 ) -> None:
-    """Create (or reuse) the demo organization, a demo project and a worker; print how to connect."""
+    """Create (or reuse) the demo organization, project and worker; print how to connect."""
     from steelyard.cli.demo import seed_demo
 
     info = seed_demo(_database(), load_settings())
@@ -180,14 +177,18 @@ def demo(
     typer.echo(f"  live API key : {info['live_api_key']}")
     typer.echo(f"  test API key : {info['test_api_key']}")
     typer.echo(f"  worker login : {info['worker_email']} / {info['worker_password']}")
-    typer.echo("  connect      : scaleapi.ScaleClient(KEY, api_instance_url=\"http://127.0.0.1:8080/v1\")")
+    typer.echo(
+        '  connect      : scaleapi.ScaleClient(KEY, api_instance_url="http://127.0.0.1:8080/v1")'
+    )
     typer.echo("")
 
 
 try:
     from steelyard.cli.aggregate import aggregate
 
-    app.command("aggregate", help="Aggregate redundant labels from a CSV (worker,task,label).")(aggregate)
+    app.command("aggregate", help="Aggregate redundant labels from a CSV (worker,task,label).")(
+        aggregate
+    )
 except ImportError:  # pragma: no cover - lands with the quality core
     pass
 

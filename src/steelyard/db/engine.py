@@ -13,8 +13,8 @@ writers into long tail latencies; a lock hands over at once. Other processes (a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from steelyard.db.base import BigId, Base, JSONDoc, UTCDateTime, utcnow
+from steelyard.db.base import Base, BigId, JSONDoc, UTCDateTime, utcnow
 
 
 class Job(Base):

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from steelyard.db.base import BigId, Base, JSONDoc, UTCDateTime, new_id, utcnow
+from steelyard.db.base import Base, BigId, JSONDoc, UTCDateTime, new_id, utcnow
 
 TASK_STATUSES = ("pending", "completed", "canceled", "error")
 TERMINAL_STATUSES = ("completed", "canceled", "error")

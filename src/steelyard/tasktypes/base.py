@@ -28,7 +28,9 @@ class TaskTypeSpec(ABC):
     aggregator: ClassVar[str] = "categorical"
 
     @abstractmethod
-    def validate_params(self, params: dict[str, Any], *, alias: str | None = None) -> dict[str, Any]:
+    def validate_params(
+        self, params: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
         """Check the type-specific params of a create call; return them normalized.
 
         ``params`` holds every key the customer sent except the common ones the task service

@@ -75,7 +75,7 @@ def submit(
     assignment_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ValidationError("The body must be {\"response\": {...}}.", field="response")
+        raise ValidationError('The body must be {"response": {...}}.', field="response")
     with db.unit_of_work() as session:
         assignment, task = workflow.submit(session, actor, assignment_id, body, clock.now())
         return {

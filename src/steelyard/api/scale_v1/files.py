@@ -170,7 +170,9 @@ def file_access(request: Request, file_id: str) -> FileAccess:
 
 
 @router.head("/files/{file_id}", response_model=None, include_in_schema=False)
-@router.get("/files/{file_id}", response_model=None, summary="Download a file (API key or signed link)")
+@router.get(
+    "/files/{file_id}", response_model=None, summary="Download a file (API key or signed link)"
+)
 def download_file(
     request: Request,
     file_id: str,
