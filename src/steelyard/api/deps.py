@@ -11,6 +11,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from steelyard.accounts import service as accounts
 from steelyard.accounts.schemas import Actor
@@ -23,15 +24,19 @@ from steelyard.errors import TooLarge, Unauthorized, ValidationError
 SLASH_SENTINEL = "\ue000"
 
 
-def get_db(request: Request) -> Database:
+# The dependencies below are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency
+# in the thread pool, and five thread hops per request cost more than the request's own work.
+
+
+async def get_db(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return request.app.state.clock  # type: ignore[no-any-return]
 
 
@@ -74,8 +79,11 @@ def _credentials(request: Request) -> tuple[str, str] | None:
     return None
 
 
-def get_actor(request: Request) -> Actor:
-    """The caller: an API key (Basic or Bearer) or a worker's session token (Bearer)."""
+async def get_actor(request: Request) -> Actor:
+    """The caller: an API key (Basic or Bearer) or a worker's session token (Bearer).
+
+    A cache hit answers on the event loop; a miss queries the database in the thread pool.
+    """
     creds = _credentials(request)
     if creds is None:
         raise Unauthorized(
@@ -86,18 +94,22 @@ def get_actor(request: Request) -> Actor:
     cached = cache.get(secret)
     if cached is not None:
         return cached
-    db = get_db(request)
-    with db.unit_of_work(write=False) as session:
-        if secret.startswith(("live_", "test_")) or kind == "key":
-            actor = accounts.authenticate_api_key(session, secret)
-        else:
-            actor = accounts.authenticate_token(session, secret, now=get_clock(request).now())
+    actor = await run_in_threadpool(_authenticate, request, kind, secret)
     if actor.kind == "api_key":
         cache.put(secret, actor)
     return actor
 
 
-def require_api_key(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+def _authenticate(request: Request, kind: str, secret: str) -> Actor:
+    db: Database = request.app.state.db
+    with db.unit_of_work(write=False) as session:
+        if secret.startswith(("live_", "test_")) or kind == "key":
+            return accounts.authenticate_api_key(session, secret)
+        now = request.app.state.clock.now()
+        return accounts.authenticate_token(session, secret, now=now)
+
+
+async def require_api_key(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
     """The Scale API takes API keys only.
 
     A worker's session token is a Bearer token too; without this check an annotator could call
@@ -113,7 +125,7 @@ def require_api_key(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
 async def json_body(request: Request) -> Any:
     """The request's JSON body, or None when empty. Tolerates what the Scale client sends:
     ``Content-Type: application/json`` with no body, DELETE with a body, bare arrays."""
-    settings = get_settings(request)
+    settings: Settings = request.app.state.settings
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
         raise TooLarge(

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, text
 from sqlalchemy.orm import Session
 
-from steelyard.tasks.models import TaskCount
+# One statement both databases understand (SQLite ≥ 3.24 and PostgreSQL share the upsert
+# syntax). Written as text because it runs on every task create and status change, and building
+# and cache-keying the equivalent dialect construct each time cost more than the SQL itself.
+_INCREMENT = text(
+    "INSERT INTO task_counts (org_id, is_test, project_id, batch_id, type, status, n) "
+    "VALUES (:org_id, :is_test, :project_id, :batch_id, :type, :status, :n) "
+    "ON CONFLICT (org_id, is_test, project_id, batch_id, type, status) "
+    "DO UPDATE SET n = task_counts.n + excluded.n"
+)
 
 
 def increment_count(session: Session, key: dict[str, Any], delta: int) -> None:
     """``task_counts[key].n += delta``, creating the row when missing (an atomic upsert)."""
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    stmt = insert(TaskCount).values(**key, n=delta)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[
-            TaskCount.org_id,
-            TaskCount.is_test,
-            TaskCount.project_id,
-            TaskCount.batch_id,
-            TaskCount.type,
-            TaskCount.status,
-        ],
-        set_={"n": TaskCount.n + delta},
-    )
-    session.execute(stmt)
+    session.execute(_INCREMENT, {**key, "n": delta})
 
 
 def skip_locked(session: Session, stmt: Select[Any]) -> Select[Any]:
@@ -34,10 +28,6 @@ def skip_locked(session: Session, stmt: Select[Any]) -> Select[Any]:
 
     SQLite has no row locks; write transactions there are serialised by ``BEGIN IMMEDIATE``.
     """
-    if _dialect(session) == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         return stmt.with_for_update(skip_locked=True)
     return stmt
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name

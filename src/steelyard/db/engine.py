@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +26,14 @@ from sqlalchemy.orm import Session, sessionmaker
 WRITE_OPTION = "steelyard_write"
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def make_engine(url: str, *, echo: bool = False, **options: Any) -> Engine:
+    # orjson: JSON columns (task params, responses...) are decoded for every row of every page.
+    options.setdefault("json_serializer", _json_dumps)
+    options.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -90,12 +98,12 @@ class Database:
                 yield session
                 if write:
                     session.commit()
-                else:
-                    session.rollback()
             except BaseException:
                 session.rollback()
                 raise
             finally:
+                # For a read, close() alone ends the transaction: it releases the connection
+                # (which rolls back) without first expiring every loaded object.
                 session.close()
 
     def dispose(self) -> None:

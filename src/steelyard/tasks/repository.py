@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import ValidationError
@@ -160,15 +161,29 @@ def count(session: Session, actor: Actor, f: TaskFilters) -> int:
 
 
 def names_for(session: Session, tasks: list[Task]) -> tuple[dict[str, str], dict[str, str]]:
-    """Project and batch names for a page of tasks, in two indexed lookups."""
+    """Project and batch names for a page of tasks, in two indexed lookups.
+
+    Projects and batches this session already loaded (a create just resolved them) are taken
+    from the identity map without a query.
+    """
     project_ids = {t.project_id for t in tasks if t.project_id}
     batch_ids = {t.batch_id for t in tasks if t.batch_id}
     projects: dict[str, str] = {}
     batches: dict[str, str] = {}
+    for pid in list(project_ids):
+        loaded = session.identity_map.get(identity_key(Project, pid))
+        if loaded is not None:
+            projects[pid] = loaded.name
+            project_ids.discard(pid)
+    for bid in list(batch_ids):
+        batch = session.identity_map.get(identity_key(Batch, bid))
+        if batch is not None:
+            batches[bid] = batch.name
+            batch_ids.discard(bid)
     if project_ids:
         rows = session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids)))
-        projects = {r[0]: r[1] for r in rows}
+        projects.update({r[0]: r[1] for r in rows})
     if batch_ids:
         rows = session.execute(select(Batch.id, Batch.name).where(Batch.id.in_(batch_ids)))
-        batches = {r[0]: r[1] for r in rows}
+        batches.update({r[0]: r[1] for r in rows})
     return projects, batches

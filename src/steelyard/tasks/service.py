@@ -7,6 +7,7 @@ callback job in the same transaction.
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -105,7 +106,10 @@ def create_task(
         updated_at=now,
     )
     try:
-        with session.begin_nested():
+        # On PostgreSQL a concurrent create with the same unique_id can pass the check above;
+        # the savepoint keeps the transaction usable to answer 409. SQLite writers are
+        # serialised, so the check is final there and the savepoint's round trips are skipped.
+        with session.begin_nested() if not _is_sqlite(session) else nullcontext():
             session.add(task)
             session.flush()
     except IntegrityError:
@@ -124,6 +128,10 @@ def create_task(
         complete_task(session, task, response, now, confidence=1.0)
     session.flush()
     return task
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _resolve_scope(

@@ -19,8 +19,6 @@ from steelyard.api.deps import (
     DbDep,
     SettingsDep,
     get_actor,
-    get_clock,
-    get_settings,
     require_api_key,
 )
 from steelyard.clock import Clock
@@ -155,18 +153,18 @@ class FileAccess:
     link_expires: int | None = None
 
 
-def file_access(request: Request, file_id: str) -> FileAccess:
+async def file_access(request: Request, file_id: str) -> FileAccess:
     """A valid ``expires``+``sig`` pair first (browsers send no API key), else the API key."""
     params = request.query_params
     sig, expires = params.get("sig"), params.get("expires")
     if sig is not None or expires is not None:
-        settings, now = get_settings(request), get_clock(request).now()
+        settings, now = request.app.state.settings, request.app.state.clock.now()
         if files.verify_signature(file_id, expires or "", sig or "", settings.secret_key, now):
             return FileAccess(actor=None, link_expires=int(expires or 0))
         if not request.headers.get("authorization"):
             # 403, not 401: a 401 would make a browser pop up a password dialog for an <img>.
             raise Forbidden("This file link has expired or its signature is invalid.", field="sig")
-    return FileAccess(actor=require_api_key(get_actor(request)))
+    return FileAccess(actor=await require_api_key(await get_actor(request)))
 
 
 @router.head("/files/{file_id}", response_model=None, include_in_schema=False)
