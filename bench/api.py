@@ -274,6 +274,8 @@ def run_size(
     base = f"http://127.0.0.1:{port}"
     try:
         rows = []
+        lat = measure_create(base, keys["live"], creates // 4, clients=1)
+        rows.append(("create (1 client)", pct(lat, 50), pct(lat, 99)))
         lat = measure_create(base, keys["live"], creates, clients=8)
         rows.append(("create (8 clients)", pct(lat, 50), pct(lat, 99)))
         lat = measure_list(base, keys["live"], 200, {"project": "bench", "status": "pending"})

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from steelyard import __version__
 from steelyard.api import errors
 from steelyard.api.deps import SLASH_SENTINEL, _ActorCache
+from steelyard.api.idempotency import IdempotencyMiddleware
 from steelyard.callbacks.urls import allow_private_targets
 from steelyard.clock import SYSTEM_CLOCK, Clock
 from steelyard.config import Settings
@@ -130,5 +131,7 @@ def create_app(
     app.include_router(scale_router.router)
     app.include_router(native_router.router)
     app.include_router(pages.router)
+    # Added last = runs first: the path is repaired before idempotency keys are matched on it.
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RawPathMiddleware)
     return app

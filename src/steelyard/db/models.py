@@ -4,6 +4,7 @@ from steelyard.accounts.models import ApiKey, LoginSession, Membership, Organiza
 from steelyard.callbacks.models import CallbackDelivery
 from steelyard.db.base import Base
 from steelyard.files.models import StoredFile
+from steelyard.idempotency.models import IdempotencyRecord
 from steelyard.jobs.models import Job
 from steelyard.projects.models import Batch, Project
 from steelyard.tasks.models import QualityTask, Task, TaskCount, TaskTag
@@ -15,6 +16,7 @@ __all__ = [
     "Base",
     "Batch",
     "CallbackDelivery",
+    "IdempotencyRecord",
     "Job",
     "Label",
     "LoginSession",
