@@ -37,10 +37,12 @@ class Task(Base):
         UniqueConstraint("org_id", "is_test", "unique_id"),
         Index("ix_tasks_scope_seq", "org_id", "is_test", "seq"),
         Index("ix_tasks_scope_status_seq", "org_id", "is_test", "status", "seq"),
-        Index("ix_tasks_project_seq", "project_id", "seq"),
-        Index("ix_tasks_project_status_seq", "project_id", "status", "seq"),
-        Index("ix_tasks_batch_seq", "batch_id", "seq"),
-        Index("ix_tasks_batch_status_seq", "batch_id", "status", "seq"),
+        # Project and batch indexes lead with the scope columns every query carries, so the
+        # planner prefers them over the scope index even before ANALYZE has run.
+        Index("ix_tasks_project_seq", "org_id", "is_test", "project_id", "seq"),
+        Index("ix_tasks_project_status_seq", "org_id", "is_test", "project_id", "status", "seq"),
+        Index("ix_tasks_batch_seq", "org_id", "is_test", "batch_id", "seq"),
+        Index("ix_tasks_batch_status_seq", "org_id", "is_test", "batch_id", "status", "seq"),
         Index("ix_tasks_scope_created", "org_id", "is_test", "created_at"),
     )
 

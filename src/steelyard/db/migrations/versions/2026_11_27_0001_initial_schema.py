@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 11:13:42.910447
+Create Date: 2026-11-27 11:52:55.634700
 """
 
 from __future__ import annotations
@@ -427,13 +427,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("task_id", name=op.f("uq_tasks_task_id")),
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
-        batch_op.create_index("ix_tasks_batch_seq", ["batch_id", "seq"], unique=False)
         batch_op.create_index(
-            "ix_tasks_batch_status_seq", ["batch_id", "status", "seq"], unique=False
+            "ix_tasks_batch_seq", ["org_id", "is_test", "batch_id", "seq"], unique=False
         )
-        batch_op.create_index("ix_tasks_project_seq", ["project_id", "seq"], unique=False)
         batch_op.create_index(
-            "ix_tasks_project_status_seq", ["project_id", "status", "seq"], unique=False
+            "ix_tasks_batch_status_seq",
+            ["org_id", "is_test", "batch_id", "status", "seq"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_tasks_project_seq", ["org_id", "is_test", "project_id", "seq"], unique=False
+        )
+        batch_op.create_index(
+            "ix_tasks_project_status_seq",
+            ["org_id", "is_test", "project_id", "status", "seq"],
+            unique=False,
         )
         batch_op.create_index(
             "ix_tasks_scope_created", ["org_id", "is_test", "created_at"], unique=False
