@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -84,20 +83,24 @@ class IdempotencyMiddleware:
             await replay(scope, receive, send)
             return
 
-        captured: dict[str, Any] = {"status": 500, "content_type": None, "chunks": []}
+        # The response is held back until it is stored: a client that got it and retried at
+        # once must find the key finished, not still "being processed".
+        messages: list[Message] = []
 
         async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                for name, value in message.get("headers", []):
-                    if name.lower() == b"content-type":
-                        captured["content_type"] = value.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                captured["chunks"].append(message.get("body", b""))
-            await send(message)
+            messages.append(message)
 
+        status, content_type, chunks = 500, None, []
         try:
             await self.app(scope, _replay_receive(body), capture)
+            for message in messages:
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    for name, value in message.get("headers", []):
+                        if name.lower() == b"content-type":
+                            content_type = value.decode("latin-1")
+                elif message["type"] == "http.response.body":
+                    chunks.append(message.get("body", b""))
         finally:
 
             def _finish() -> None:
@@ -105,12 +108,14 @@ class IdempotencyMiddleware:
                     service.finish(
                         session,
                         outcome,
-                        status_code=captured["status"],
-                        content_type=captured["content_type"],
-                        body=b"".join(captured["chunks"]),
+                        status_code=status,
+                        content_type=content_type,
+                        body=b"".join(chunks),
                     )
 
             await run_in_threadpool(_finish)
+        for message in messages:
+            await send(message)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
