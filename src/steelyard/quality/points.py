@@ -9,28 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from .boxes import (
-    Flattened,
+from ._consensus import (
+    Cluster,
+    Consensus,
+    FloatArray,
     Matching,
+    Merge,
     WorkerAnnotations,
     annotation_uuid,
-    cluster_items,
-    default_min_workers,
     flatten,
-    hashable_key,
+    match_and_merge,
+    merge_coordinates,
     same_label,
-    vote_attributes,
-    weighted_median,
-    weighted_vote,
 )
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 __all__ = ["ConsensusPoint", "PointConsensus", "point_consensus"]
 
@@ -62,16 +57,8 @@ class ConsensusPoint:
         return {"uuid": annotation_uuid(body), **body}
 
 
-@dataclass(frozen=True)
-class PointConsensus:
+class PointConsensus(Consensus[ConsensusPoint]):
     """Kept points (``objects``) and clusters below ``min_workers`` (``dropped``)."""
-
-    objects: tuple[ConsensusPoint, ...]
-    dropped: tuple[ConsensusPoint, ...]
-    n_workers: int
-
-    def to_response(self) -> dict[str, Any]:
-        return {"annotations": [o.to_response() for o in self.objects]}
 
 
 def point_consensus(
@@ -80,7 +67,7 @@ def point_consensus(
     weights: Mapping[Hashable, float] | None = None,
     max_distance: float = 10.0,
     min_workers: int | None = None,
-    merge: Literal["mean", "median"] = "mean",
+    merge: Merge = "mean",
     matching: Matching = "hungarian",
     match_labels: bool = True,
 ) -> PointConsensus:
@@ -107,52 +94,36 @@ def point_consensus(
     if max_distance <= 0:
         raise ValueError("max_distance must be positive")
     flat = flatten(annotations, weights)
-    n_workers = len(flat.worker_ids)
-    need = default_min_workers(n_workers) if min_workers is None else min_workers
     if not flat.items:
-        return PointConsensus((), (), n_workers)
+        return PointConsensus((), (), flat.n_workers)
     xy = np.array([[float(p["x"]), float(p["y"])] for p in flat.items])
     dist = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=-1))
     closeness = 1.0 - dist / max_distance
     if match_labels:
         closeness = np.where(same_label(flat.items), closeness, -1.0)
-    order = np.argsort(-flat.worker_weights, kind="stable").tolist()
-    groups = cluster_items(closeness, flat.owner, 0.0, method=matching, worker_order=order)
-    kept: list[ConsensusPoint] = []
-    dropped: list[ConsensusPoint] = []
-    for members in groups:
-        obj = _merge(flat, members, xy[members], merge, n_workers)
-        (kept if len(members) >= need else dropped).append(obj)
-    return PointConsensus(tuple(kept), tuple(dropped), n_workers)
+    kept, dropped = match_and_merge(
+        flat,
+        closeness,
+        0.0,
+        matching=matching,
+        min_workers=min_workers,
+        merge_cluster=lambda cluster: _merge(cluster, xy[cluster.members], merge),
+    )
+    return PointConsensus(tuple(kept), tuple(dropped), flat.n_workers)
 
 
-def _merge(
-    flat: Flattened,
-    members: IntArray,
-    xy: FloatArray,
-    merge: Literal["mean", "median"],
-    n_workers: int,
-) -> ConsensusPoint:
-    q = flat.worker_weights[flat.owner[members]]
-    vote_w = q if q.sum() > 0 else np.ones_like(q)
-    if merge == "mean":
-        centre = (vote_w @ xy) / vote_w.sum()
-    elif merge == "median":
-        centre = weighted_median(xy, vote_w)
-    else:
-        raise ValueError("merge must be 'mean' or 'median'")
-    items = [flat.items[m] for m in members]
-    label, label_share = weighted_vote([hashable_key(i.get("label")) for i in items], vote_w)
-    attributes, attribute_share = vote_attributes(items, vote_w)
-    total = float(flat.worker_weights.sum())
+def _merge(cluster: Cluster, xy: FloatArray, merge: Merge) -> ConsensusPoint:
+    centre = merge_coordinates(xy, cluster.vote_weights, merge)
+    label, label_share = cluster.vote_label()
+    attributes, attribute_share = cluster.vote_attributes()
     return ConsensusPoint(
         x=float(centre[0]),
         y=float(centre[1]),
         label=label,
         attributes=attributes,
-        workers=tuple(flat.worker_ids[o] for o in flat.owner[members]),
-        support=len(members) / n_workers,
-        weighted_support=float(q.sum()) / total if total > 0 else float("nan"),
+        workers=cluster.workers,
+        support=cluster.support,
+        weighted_support=cluster.weighted_support,
         mean_distance=float(np.sqrt(((xy - centre) ** 2).sum(axis=1)).mean()),
         label_agreement=label_share,
         attribute_agreement=attribute_share,

@@ -14,27 +14,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from .boxes import (
-    Flattened,
+from ._consensus import (
+    Cluster,
+    Consensus,
+    FloatArray,
     Matching,
     WorkerAnnotations,
     annotation_uuid,
-    cluster_items,
-    default_min_workers,
     flatten,
-    hashable_key,
+    match_and_merge,
+    ratio_iou,
     same_label,
-    vote_attributes,
-    weighted_vote,
 )
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 Vertices = tuple[tuple[float, float], ...]
 
 __all__ = [
@@ -96,8 +92,7 @@ def polygon_iou_matrix(a: Sequence[BaseGeometry], b: Sequence[BaseGeometry]) -> 
     i, j = np.nonzero(overlap)
     if len(i):
         inter = shapely.area(shapely.intersection(ga[i], gb[j]))
-        union = area_a[i] + area_b[j] - inter
-        out[i, j] = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+        out[i, j] = ratio_iou(inter, area_a[i] + area_b[j] - inter)
     return out
 
 
@@ -127,16 +122,8 @@ class ConsensusPolygon:
         return {"uuid": annotation_uuid({**body, "vertices": self.vertices}), **body}
 
 
-@dataclass(frozen=True)
-class PolygonConsensus:
+class PolygonConsensus(Consensus[ConsensusPolygon]):
     """Kept polygons (``objects``) and clusters below ``min_workers`` (``dropped``)."""
-
-    objects: tuple[ConsensusPolygon, ...]
-    dropped: tuple[ConsensusPolygon, ...]
-    n_workers: int
-
-    def to_response(self) -> dict[str, Any]:
-        return {"annotations": [o.to_response() for o in self.objects]}
 
 
 def polygon_consensus(
@@ -173,35 +160,28 @@ def polygon_consensus(
     (((0.0, 0.0), (10.0, 0.0)), 1.0)
     """
     flat = flatten(annotations, weights)
-    n_workers = len(flat.worker_ids)
-    need = default_min_workers(n_workers) if min_workers is None else min_workers
     if not flat.items:
-        return PolygonConsensus((), (), n_workers)
+        return PolygonConsensus((), (), flat.n_workers)
     shapes = [to_polygon(item["vertices"]) for item in flat.items]
     similarity = polygon_iou_matrix(shapes, shapes)
     if match_labels:
         similarity = np.where(same_label(flat.items), similarity, 0.0)
-    order = np.argsort(-flat.worker_weights, kind="stable").tolist()
-    groups = cluster_items(
-        similarity, flat.owner, iou_threshold, method=matching, worker_order=order
+    kept, dropped = match_and_merge(
+        flat,
+        similarity,
+        iou_threshold,
+        matching=matching,
+        min_workers=min_workers,
+        merge_cluster=lambda cluster: _merge(cluster, shapes, similarity),
     )
-    kept: list[ConsensusPolygon] = []
-    dropped: list[ConsensusPolygon] = []
-    for members in groups:
-        obj = _merge(flat, members, shapes, similarity[np.ix_(members, members)], n_workers)
-        (kept if len(members) >= need else dropped).append(obj)
-    return PolygonConsensus(tuple(kept), tuple(dropped), n_workers)
+    return PolygonConsensus(tuple(kept), tuple(dropped), flat.n_workers)
 
 
 def _merge(
-    flat: Flattened,
-    members: IntArray,
-    shapes: Sequence[BaseGeometry],
-    sim: FloatArray,
-    n_workers: int,
+    cluster: Cluster, shapes: Sequence[BaseGeometry], similarity: FloatArray
 ) -> ConsensusPolygon:
-    q = flat.worker_weights[flat.owner[members]]
-    vote_w = q if q.sum() > 0 else np.ones_like(q)
+    members, vote_w = cluster.members, cluster.vote_weights
+    sim = similarity[np.ix_(members, members)]
     k = len(members)
     if k == 1:
         best = 0
@@ -212,22 +192,18 @@ def _merge(
         # lexsort's last key is primary: centrality, then worker weight, then position
         best = int(np.lexsort((np.arange(k), -vote_w, -np.round(centrality, 12)))[0])
     chosen = members[best]
-    item = flat.items[chosen]
-    vertices = _vertices(item["vertices"], shapes[chosen])
     merged = shapes[chosen]
     ious = polygon_iou_matrix([shapes[m] for m in members], [merged])[:, 0]
-    items = [flat.items[m] for m in members]
-    label, label_share = weighted_vote([hashable_key(i.get("label")) for i in items], vote_w)
-    attributes, attribute_share = vote_attributes(items, vote_w)
-    total = float(flat.worker_weights.sum())
+    label, label_share = cluster.vote_label()
+    attributes, attribute_share = cluster.vote_attributes()
     return ConsensusPolygon(
-        vertices=vertices,
+        vertices=_vertices(cluster.items[best]["vertices"], merged),
         label=label,
         attributes=attributes,
-        workers=tuple(flat.worker_ids[o] for o in flat.owner[members]),
-        medoid_worker=flat.worker_ids[int(flat.owner[chosen])],
-        support=k / n_workers,
-        weighted_support=float(q.sum()) / total if total > 0 else float("nan"),
+        workers=cluster.workers,
+        medoid_worker=cluster.workers[best],
+        support=cluster.support,
+        weighted_support=cluster.weighted_support,
         mean_iou=float(ious.mean()),
         label_agreement=label_share,
         attribute_agreement=attribute_share,

@@ -11,22 +11,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 
-from .boxes import (
+from ._consensus import (
+    Cluster,
+    Consensus,
     Flattened,
+    FloatArray,
     Matching,
     WorkerAnnotations,
-    cluster_items,
-    default_min_workers,
     flatten,
-    hashable_key,
+    match_and_merge,
+    ratio_iou,
     weighted_median,
     weighted_vote,
 )
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 __all__ = ["ConsensusSpan", "SpanConsensus", "span_consensus", "span_iou_matrix"]
 
@@ -38,9 +36,7 @@ def span_iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
     inter = np.minimum(a[:, 1:2], b[:, 1]) - np.maximum(a[:, 0:1], b[:, 0])
     inter = np.clip(inter, 0.0, None)
     union = (a[:, 1:2] - a[:, 0:1]) + (b[:, 1] - b[:, 0]) - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-    return np.asarray(iou, dtype=np.float64)
+    return ratio_iou(inter, union)
 
 
 @dataclass(frozen=True)
@@ -64,24 +60,28 @@ class ConsensusSpan:
     confidence: float
 
     def to_dict(self) -> dict[str, Any]:
+        """``{start, end, label, text?, confidence}``: the span's entry in a response."""
         out: dict[str, Any] = {"start": self.start, "end": self.end, "label": self.label}
         if self.text is not None:
             out["text"] = self.text
         out["confidence"] = self.confidence
         return out
 
-
-@dataclass(frozen=True)
-class SpanConsensus:
-    """Kept spans sorted by start (``spans``); ``dropped``: too few workers or overlapped."""
-
-    spans: tuple[ConsensusSpan, ...]
-    dropped: tuple[ConsensusSpan, ...]
-    n_workers: int
-
     def to_response(self) -> dict[str, Any]:
-        """``{"annotations": [{start, end, label, text?, confidence}, ...]}``."""
-        return {"annotations": [s.to_dict() for s in self.spans]}
+        """Same as :meth:`to_dict`; the name :class:`~._consensus.Consensus` asks items for."""
+        return self.to_dict()
+
+
+class SpanConsensus(Consensus[ConsensusSpan]):
+    """Kept spans sorted by start (``spans``); ``dropped``: too few workers or overlapped.
+
+    ``to_response()`` gives ``{"annotations": [{start, end, label, text?, confidence}, ...]}``.
+    """
+
+    @property
+    def spans(self) -> tuple[ConsensusSpan, ...]:
+        """The kept spans (``objects``), under the name span callers have always used."""
+        return self.objects
 
 
 def span_consensus(
@@ -124,10 +124,8 @@ def span_consensus(
     ('Alice', 0.6666666666666666)
     """
     flat = flatten(annotations, weights)
-    n_workers = len(flat.worker_ids)
-    need = default_min_workers(n_workers) if min_workers is None else min_workers
     if not flat.items:
-        return SpanConsensus((), (), n_workers)
+        return SpanConsensus((), (), flat.n_workers)
     bounds = np.array([[float(s["start"]), float(s["end"])] for s in flat.items])
     if np.any(bounds[:, 1] < bounds[:, 0]):
         raise ValueError("a span ends before it starts")
@@ -139,41 +137,44 @@ def span_consensus(
         threshold = iou_threshold
     else:
         raise ValueError("mode must be 'exact' or 'overlap'")
-    order = np.argsort(-flat.worker_weights, kind="stable").tolist()
-    groups = cluster_items(similarity, flat.owner, threshold, method=matching, worker_order=order)
-    candidates = [_merge(flat, members, bounds[members], text, n_workers) for members in groups]
-    kept = [c for c, g in zip(candidates, groups, strict=True) if len(g) >= need]
-    dropped = [c for c, g in zip(candidates, groups, strict=True) if len(g) < need]
+    kept, dropped = match_and_merge(
+        flat,
+        similarity,
+        threshold,
+        matching=matching,
+        min_workers=min_workers,
+        merge_cluster=lambda cluster: _merge(cluster, bounds[cluster.members], text, flat),
+    )
     if not allow_overlaps:
         kept, overlapped = _non_overlapping(kept)
         dropped += overlapped
     kept.sort(key=lambda s: (s.start, s.end))
-    return SpanConsensus(tuple(kept), tuple(dropped), n_workers)
+    return SpanConsensus(tuple(kept), tuple(dropped), flat.n_workers)
 
 
 def _merge(
-    flat: Flattened, members: IntArray, bounds: FloatArray, text: str | None, n_workers: int
+    cluster: Cluster, bounds: FloatArray, text: str | None, flat: Flattened
 ) -> ConsensusSpan:
-    q = flat.worker_weights[flat.owner[members]]
-    vote_w = q if q.sum() > 0 else np.ones_like(q)
-    start, end = (int(v) for v in weighted_median(bounds, vote_w))
+    start, end = (int(v) for v in weighted_median(bounds, cluster.vote_weights))
     if end < start:  # independent medians of starts and ends can cross on odd clusters
         start, end = end, start
-    labels = [hashable_key(flat.items[m].get("label")) for m in members]
-    label, label_share = weighted_vote(labels, vote_w)
+    labels = cluster.labels()
+    label, label_share = weighted_vote(labels, cluster.vote_weights)
     total = float(flat.worker_weights.sum())
-    agreeing = float(sum(w for lab, w in zip(labels, q, strict=True) if lab == label))
+    agreeing = float(sum(w for lab, w in zip(labels, cluster.weights, strict=True) if lab == label))
     iou = span_iou_matrix(bounds, np.array([[start, end]], dtype=np.float64))[:, 0]
+    k, n_workers = len(cluster.members), flat.n_workers
     return ConsensusSpan(
         start=start,
         end=end,
         label=label,
         text=text[start:end] if text is not None else None,
-        workers=tuple(flat.worker_ids[o] for o in flat.owner[members]),
-        support=len(members) / n_workers,
+        workers=cluster.workers,
+        support=cluster.support,
         label_agreement=label_share,
         boundary_agreement=float(iou.mean()),
-        confidence=agreeing / total if total > 0 else label_share * len(members) / n_workers,
+        # with every worker at weight 0 fall back to the unweighted share
+        confidence=agreeing / total if total > 0 else label_share * k / n_workers,
     )
 
 
