@@ -15,11 +15,12 @@ Parts (each can be switched off):
    warm-up, like ../shared/bench/aggregation_baseline.py).
 3. Synthetic scale test: the generator of the crowd-kit baseline (seed 12345; 200,000 tasks x 5
    labels = 1,000,000 labels, 2,000 workers, 5 classes; reliable / mediocre / spammer / biased
-   workers).  Every method runs in a fresh process so that its peak RSS can be reported.
+   workers).  Every method runs in a fresh process so that its peak RSS can be reported; time
+   is the median of ``--syn-repeats`` fits (3) after a warm-up, on both sides.
 4. Memory line: peak RSS of a fresh process that generates 10,000,000 labels (2,000,000 tasks x
    5, 20,000 workers) and fits the default method and Dawid-Skene (resource.getrusage).
 
-    .venv/bin/python bench/aggregation.py                        # everything (about 30-60 min)
+    .venv/bin/python bench/aggregation.py                        # everything (about 20-30 min)
     .venv/bin/python bench/aggregation.py --datasets zheng_duck,zhang_rte --no-synthetic --no-10m
     .venv/bin/python bench/aggregation.py --methods ds,default --no-crowdkit
 
@@ -190,15 +191,19 @@ def child_synthetic_ours(a: argparse.Namespace) -> dict[str, Any]:
         "fits": [],
     }
     for m in a.child_methods.split(","):
-        model = make(m)
-        t0 = time.perf_counter()
-        model.fit({"task": tasks, "worker": workers, "label": labels})
-        dt = time.perf_counter() - t0
+        make(m).fit({"task": [0, 0], "worker": [0, 1], "label": [0, 1]})  # warm-up
+        times = []
+        for _ in range(max(1, a.child_repeats)):
+            model = make(m)
+            t0 = time.perf_counter()
+            model.fit({"task": tasks, "worker": workers, "label": labels})
+            times.append(time.perf_counter() - t0)
         pred = np.asarray(model.labels_)[np.searchsorted(model.task_ids_, np.arange(len(truth)))]
         res["fits"].append(
             {
                 "method": m,
-                "seconds": dt,
+                "seconds": statistics.median(times),
+                "all_seconds": times,
                 "accuracy": float(np.mean(pred == truth)),
                 "n_iter": int(model.n_iter_),
                 "peak_rss_mib": peak_rss_mib(),
@@ -250,10 +255,14 @@ def ck_model(method: str) -> Any:
     return getattr(agg, CK_NAME[method])()
 
 
-def ck_fit(method: str, df: Any) -> tuple[Any, float]:
+def ck_fit(method: str, df: Any) -> tuple[Any, float, int | None]:
+    """crowd-kit's answers, wall time of fit_predict and EM iterations (when it records them)."""
+    model = ck_model(method)
     t0 = time.perf_counter()
-    pred = ck_model(method).fit_predict(df)
-    return pred, time.perf_counter() - t0
+    pred = model.fit_predict(df)
+    dt = time.perf_counter() - t0
+    history = getattr(model, "loss_history_", None)
+    return pred, dt, (len(history) if history is not None else None)
 
 
 def ck_warmup(methods: list[str]) -> None:
@@ -280,10 +289,10 @@ def child_crowdkit_real(a: argparse.Namespace) -> dict[str, Any]:
     out = []
     for m in methods:
         try:
-            pred, dt = ck_fit(m, df)
+            pred, dt, n_iter = ck_fit(m, df)
             common = truth.index.intersection(pred.index)
             acc = float((pred.loc[common].astype(str) == truth.loc[common]).mean())
-            out.append({"method": m, "accuracy": acc, "seconds": dt})
+            out.append({"method": m, "accuracy": acc, "seconds": dt, "n_iter": n_iter})
         except Exception as e:  # report and keep going
             out.append({"method": m, "error": f"{type(e).__name__}: {e}"[:300]})
     return {"results": out}
@@ -298,7 +307,12 @@ def child_crowdkit_synthetic(a: argparse.Namespace) -> dict[str, Any]:
     df = pd.DataFrame({"worker": workers, "task": tasks, "label": labels})
     before = peak_rss_mib()
     m = a.child_methods
-    pred, dt = ck_fit(m, df)
+    ck_warmup([m])
+    times = []
+    for _ in range(max(1, a.child_repeats)):
+        pred, dt, _ = ck_fit(m, df)
+        times.append(dt)
+    dt = statistics.median(times)
     pred = pred.reindex(np.arange(len(truth)))
     acc = float((pred.to_numpy() == truth).mean())
     return {
@@ -338,6 +352,7 @@ def real_part(a: argparse.Namespace, ck_python: Path | None) -> list[dict[str, A
             r["ck_accuracy"] = c.get("accuracy")
             r["ck_seconds"] = c.get("seconds")
             r["ck_error"] = c.get("error")
+            r["ck_n_iter"] = c.get("n_iter")
             rows.append(r)
             ratio = (r["ck_seconds"] / r["seconds"]) if r["ck_seconds"] else None
             print(
@@ -352,8 +367,8 @@ def real_part(a: argparse.Namespace, ck_python: Path | None) -> list[dict[str, A
 def real_table(rows: list[dict[str, Any]]) -> str:
     out = [
         "| dataset | method | accuracy | seconds | crowd-kit accuracy | crowd-kit seconds "
-        "| Δ accuracy | speed-up |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Δ accuracy | speed-up | EM iterations (ours / crowd-kit) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ck_acc, ck_s = r.get("ck_accuracy"), r.get("ck_seconds")
@@ -364,7 +379,8 @@ def real_table(rows: list[dict[str, Any]]) -> str:
         out.append(
             f"| {r['dataset']} | {r['method']} | {r['accuracy']:.4f} | "
             f"{r['seconds']:.4f} | {ck_cell} | {fmt(ck_s, '.2f')} | "
-            f"{fmt(delta, '+.4f')}{flag} | {fmt(ratio, '.0f')}x |"
+            f"{fmt(delta, '+.4f')}{flag} | {fmt(ratio, '.0f')}x | "
+            f"{r.get('n_iter', '')} / {r.get('ck_n_iter') or '—'} |"
         )
     return "\n".join(out)
 
@@ -404,6 +420,8 @@ def synthetic_part(a: argparse.Namespace, ck_python: Path | None) -> list[dict[s
             "--child-methods",
             m,
             *syn_args(a, a.syn_tasks, a.syn_workers),
+            "--child-repeats",
+            str(a.syn_repeats),
         ]
         res = run_child(cmd, a.ck_timeout)
         if res:
@@ -434,6 +452,8 @@ def synthetic_part(a: argparse.Namespace, ck_python: Path | None) -> list[dict[s
                 "--child-methods",
                 m,
                 *syn_args(a, a.syn_tasks, a.syn_workers),
+                "--child-repeats",
+                str(a.syn_repeats),
             ]
             res = run_child(cmd, a.ck_timeout)
             if res:
@@ -541,6 +561,8 @@ def main() -> None:
     p.add_argument("--child", default="", help=argparse.SUPPRESS)
     p.add_argument("--crowdkit-child", default="", help=argparse.SUPPRESS)
     p.add_argument("--child-methods", default="", help=argparse.SUPPRESS)
+    p.add_argument("--child-repeats", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--syn-repeats", type=int, default=3, help="timed fits per synthetic run")
     a = p.parse_args()
 
     if a.crowdkit_child:

@@ -13,6 +13,7 @@ import pytest
 from scipy.special import digamma, expit
 
 from steelyard.quality._data import encode
+from steelyard.quality.bayes_ds import BayesianDawidSkene
 from steelyard.quality.categorical import make
 from steelyard.quality.dawid_skene import DawidSkene
 from steelyard.quality.glad import GLAD
@@ -194,6 +195,43 @@ def test_mace_equals_slow_reference(seed: int) -> None:
     m = MACE(n_iter=5, tol=0.0).fit(table(rows))
     assert m.n_iter_ == 5
     np.testing.assert_allclose(m.probas_, slow_mace(rows, 3, 5), atol=1e-10)
+
+
+def test_mace_spots_a_spammer() -> None:
+    truth = np.array([0, 1] * 15)
+    rows = [(t, w, int(truth[t])) for t in range(30) for w in ("a", "b")]
+    rows += [(t, "c", 0) for t in range(30)]  # always answers 0
+    m = MACE().fit(table(rows))
+    assert m.labels_.tolist() == truth.tolist()
+    assert m.competence_[0] > 0.9 and m.competence_[1] > 0.9
+    assert m.competence_[2] < 0.6
+    assert m.strategies_[2, 0] > 0.75  # "say 0" (30 spam labels against a Dirichlet(10) prior)
+    np.testing.assert_allclose(m.strategies_.sum(axis=1), 1.0)
+
+
+def test_default_shrinks_workers_with_few_labels() -> None:
+    rng = np.random.default_rng(9)
+    truth = rng.integers(0, 3, 200)
+    rows = [
+        (t, w, int(truth[t]) if rng.random() < 0.8 else int(rng.integers(0, 3)))
+        for t in range(200)
+        for w in ("h1", "h2", "h3", "h4")
+    ]
+    rows += [(0, "rare", int(truth[0])), (1, "rare", int(truth[1]))]
+    data = table(rows)
+    ds, bayes = DawidSkene().fit(data), BayesianDawidSkene().fit(data)
+    rare = list(bayes.worker_ids_).index("rare")
+    # DS believes two labels completely; the prior pulls the rare worker towards the crowd
+    assert ds.confusions_[rare, truth[0], truth[0]] > 0.99
+    assert 0.5 < bayes.confusions_[rare, truth[0], truth[0]] < 0.97
+    # for a class the rare worker never saw, DS's row is normalised posterior crumbs (here
+    # anything from 0 to 1 on the diagonal); the default falls back on the worker's and the
+    # crowd's accuracy
+    unseen = ({0, 1, 2} - {int(truth[0]), int(truth[1])}).pop()
+    assert bayes.confusions_[rare, unseen, unseen] > 0.6
+    # busy workers keep (almost) their own Dawid-Skene matrices
+    heavy = [list(bayes.worker_ids_).index(w) for w in ("h1", "h2", "h3", "h4")]
+    assert np.abs(bayes.confusions_[heavy] - ds.confusions_[heavy]).max() < 0.05
 
 
 def test_glad_first_e_step_by_hand() -> None:

@@ -62,12 +62,15 @@ __all__ = [
     "agreement",
     "check_iter",
     "clamp_gold",
+    "col_sum",
     "decide",
     "expected_accuracy",
     "normalize_rows",
     "one_coin_confusions",
     "posterior",
     "prepare",
+    "row_max",
+    "row_sum",
     "vote_matrix",
 ]
 
@@ -165,14 +168,33 @@ def vote_matrix(data: CodedLabels) -> FloatArray:
     return np.asarray(flat, dtype=np.float64).reshape(data.n_tasks, k)
 
 
+def row_max(x: FloatArray) -> FloatArray:
+    """Maximum of each row.  A loop over the K columns: ``x.max(axis=1)`` with K of 2-5 runs
+    tiny inner loops and is 10-20x slower on 10^5 rows."""
+    top = x[:, 0].copy()
+    for j in range(1, x.shape[1]):
+        np.maximum(top, x[:, j], out=top)
+    return top
+
+
+def row_sum(x: FloatArray) -> FloatArray:
+    """Sum of each row, as a matrix-vector product (fast for few columns, see ``row_max``)."""
+    return np.asarray(x @ np.ones(x.shape[1]), dtype=np.float64)
+
+
+def col_sum(x: FloatArray) -> FloatArray:
+    """Sum of each column, as a vector-matrix product."""
+    return np.asarray(np.ones(x.shape[0]) @ x, dtype=np.float64)
+
+
 def normalize_rows(x: FloatArray) -> FloatArray:
     """Rows scaled to sum to 1; all-zero rows become uniform.  Works in place."""
-    s = x.sum(axis=1, keepdims=True)
-    empty = s[:, 0] <= 0
+    s = row_sum(x)
+    empty = s <= 0
     if np.any(empty):
         x[empty] = 1.0
         s[empty] = x.shape[1]
-    x /= s
+    x /= s[:, None]
     return x
 
 
@@ -184,14 +206,15 @@ def posterior(joint: FloatArray, gold: IntArray) -> tuple[FloatArray, float]:
     """
     if joint.size == 0:
         return joint, 0.0
-    top = joint.max(axis=1, keepdims=True)
     gold_rows = np.flatnonzero(gold >= 0)
     gold_ll = float(joint[gold_rows, gold[gold_rows]].sum()) if len(gold_rows) else 0.0
-    joint -= top
+    top = row_max(joint)
+    joint -= top[:, None]
     np.exp(joint, out=joint)
-    total = joint.sum(axis=1, keepdims=True)
-    joint /= total
-    lse = np.log(total[:, 0]) + top[:, 0]
+    total = row_sum(joint)
+    joint /= total[:, None]
+    lse = np.log(total)
+    lse += top
     if len(gold_rows):
         lse[gold_rows] = 0.0
     return clamp_gold(joint, gold), float(lse.sum()) + gold_ll
@@ -393,8 +416,7 @@ def decide(probas: FloatArray, data: CodedLabels, tie_break: str = "order") -> I
         key = totals if tie_break == "least_common" else -totals
         rank = np.empty(k, dtype=np.int64)
         rank[np.argsort(key, kind="stable")] = np.arange(k)
-    top = probas.max(axis=1, keepdims=True)
-    tied = probas >= top - TIE_TOLERANCE
+    tied = probas >= (row_max(probas) - TIE_TOLERANCE)[:, None]
     return np.asarray(np.argmin(np.where(tied, rank[None, :], k), axis=1), dtype=np.int64)
 
 

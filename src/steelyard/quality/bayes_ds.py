@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import CategoricalAggregator, ConfusionModel, Design, check_iter, expected_accuracy
+from ._base import (
+    CategoricalAggregator,
+    ConfusionModel,
+    Design,
+    check_iter,
+    col_sum,
+    expected_accuracy,
+)
 from ._data import CodedLabels, FloatArray, IntArray
 from .dawid_skene import run_em
 from .majority_vote import majority_probas
@@ -26,11 +33,12 @@ class BayesianDawidSkene(ConfusionModel, CategoricalAggregator):
       m^w_{kl} = a_w [l = k] + (1 - a_w)\, g_{wl}, \qquad
       p \sim \mathrm{Dir}(1 + c).$$
 
-    $m^w$ is the worker's matrix in the simple "knows with probability $a_w$, otherwise
-    guesses from $g_w$" model (MACE's structure): $g_w$ is the worker's label distribution
-    shrunk towards the crowd's (``bias_strength`` pseudo-labels), $a_w$ the chance-corrected
-    accuracy $(\bar a_w - \sum_k p_k g_{wk}) / (1 - \sum_k p_k g_{wk})$ of the worker's
-    expected accuracy $\bar a_w$ shrunk towards the crowd's (``skill_strength`` pseudo-labels).
+    ($c$ = ``prior_strength``).  $m^w$ is the worker's matrix in the simple "knows with
+    probability $a_w$, otherwise guesses from $g_w$" model (MACE's structure): $g_w$ is the
+    worker's label distribution shrunk towards the crowd's (``bias_strength`` pseudo-labels),
+    $a_w$ the chance-corrected accuracy
+    $(\bar a_w - \sum_k p_k g_{wk}) / (1 - \sum_k p_k g_{wk})$ of the worker's expected
+    accuracy $\bar a_w$ shrunk towards the crowd's (``skill_strength`` pseudo-labels).
     The crowd's accuracy itself carries a weak anchor, 10 pseudo-labels at 0.7: irrelevant
     with thousands of labels, it stops EM on a handful of labels from drifting to "nobody
     knows anything" (all rows equal, answers = the class prior).  All of these are
@@ -88,7 +96,7 @@ class BayesianDawidSkene(ConfusionModel, CategoricalAggregator):
     ) -> tuple[FloatArray, FloatArray]:
         k = design.n_classes
         counts = design.counts(probas)
-        priors = probas.sum(axis=0) + self.prior_strength
+        priors = col_sum(probas) + self.prior_strength
         priors /= max(float(priors.sum()), EPS)
         n_w = totals.sum(axis=1)
         right = np.einsum("wkk->w", counts)

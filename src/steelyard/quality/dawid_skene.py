@@ -11,6 +11,7 @@ from ._base import (
     ConfusionModel,
     Design,
     check_iter,
+    col_sum,
     expected_accuracy,
     posterior,
 )
@@ -92,7 +93,7 @@ class DawidSkene(ConfusionModel, CategoricalAggregator):
     def _m_step(self, design: Design, probas: FloatArray) -> tuple[FloatArray, FloatArray]:
         counts = np.maximum(design.counts(probas), EPS)
         conf = counts / counts.sum(axis=2, keepdims=True)
-        priors = np.maximum(probas.mean(axis=0), EPS)
+        priors = np.maximum(col_sum(probas) / len(probas), EPS)
         return conf, priors / priors.sum()
 
     def _fit(self, data: CodedLabels, gold: IntArray) -> FloatArray:

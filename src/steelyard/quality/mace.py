@@ -129,11 +129,17 @@ class MACE(ConfusionModel, CategoricalAggregator):
         assert best is not None
         probas, know, spam = best.probas, best.know, best.spam
         self.n_iter_, self.converged_ = best.n_iter, best.converged
-        # report posterior means (the VB parameters are sub-normalised geometric means)
-        theta = know / np.maximum(know + spam, TINY)
-        xi_counts = self._spam_counts(design, probas, totals, know, spam, best.xi)
-        xi_mean = xi_counts + (self.strategy_prior if self.method == "vb" else 0.01 / k)
-        xi_mean /= np.maximum(xi_mean.sum(axis=1, keepdims=True), TINY)
+        if self.method == "vb":
+            # report posterior means: the VB parameters are sub-normalised geometric means
+            spam_counts = self._spam_counts(design, probas, totals, know, spam, best.xi)
+            n_w_labels, spam_total = totals.sum(axis=1), spam_counts.sum(axis=1)
+            theta = (n_w_labels - spam_total + self.beta) / np.maximum(
+                n_w_labels + self.alpha + self.beta, TINY
+            )
+            xi_mean = spam_counts + self.strategy_prior
+            xi_mean /= np.maximum(xi_mean.sum(axis=1, keepdims=True), TINY)
+        else:
+            theta, xi_mean = know, best.xi
         self.competence_, self.strategies_ = theta, xi_mean
         self.priors_ = best.priors
         self.confusions_ = self._confusions(theta, 1.0 - theta, xi_mean)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import CategoricalAggregator, ConfusionModel, Design, check_iter, one_coin_confusions
+from ._base import (
+    CategoricalAggregator,
+    ConfusionModel,
+    Design,
+    check_iter,
+    col_sum,
+    one_coin_confusions,
+)
 from ._data import CodedLabels, FloatArray, IntArray
 from .dawid_skene import run_em
 from .majority_vote import majority_probas
@@ -81,7 +88,7 @@ class OneCoinDawidSkene(ConfusionModel, CategoricalAggregator):
         def params(p: FloatArray) -> tuple[FloatArray, FloatArray]:
             priors = np.full(k, 1.0 / max(k, 1))
             if self.fit_priors and len(p):
-                priors = np.maximum(p.mean(axis=0), 1e-10)
+                priors = np.maximum(col_sum(p) / len(p), 1e-10)
             return self._skills(design, data, p), priors / priors.sum()
 
         def m_step(p: FloatArray) -> tuple[FloatArray, FloatArray]:
