@@ -157,18 +157,11 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
     return keys
 
 
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start_server(env: dict[str, str], port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "steelyard.cli.main", "serve", "--port", str(port)]
+    cmd += ["--log-level", "warning", "--workers", str(workers)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "steelyard.cli.main",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        cmd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -263,14 +256,14 @@ def measure_work(base: str, email: str, rounds: int) -> tuple[list[float], list[
 
 
 def run_size(
-    n: int, url: str | None, creates: int, data_dir: Path
+    n: int, url: str | None, creates: int, data_dir: Path, workers: int = 1
 ) -> list[tuple[str, float, float]]:
     db_url = url or f"sqlite:///{data_dir / 'steelyard.db'}"
     print(f"size {n:,}: filling {db_url.split('@')[-1]}", file=sys.stderr)
     keys = bulk_fill(db_url, n)
     env = {**os.environ, "STEELYARD_DATA_DIR": str(data_dir), "STEELYARD_DATABASE_URL": db_url}
     port = free_port()
-    proc = start_server(env, port)
+    proc = start_server(env, port, workers)
     base = f"http://127.0.0.1:{port}"
     try:
         rows = []
@@ -304,6 +297,7 @@ def main() -> None:
     )
     parser.add_argument("--creates", type=int, default=2000)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=1, help="steelyard serve --workers")
     args = parser.parse_args()
     results: dict[int, list[tuple[str, float, float]]] = {}
     for n in [int(s) for s in args.sizes.split(",")]:
@@ -316,12 +310,15 @@ def main() -> None:
                 with eng.begin() as conn:
                     conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
                 eng.dispose()
-            results[n] = run_size(n, args.database_url, args.creates, data_dir)
+            results[n] = run_size(n, args.database_url, args.creates, data_dir, args.workers)
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
     backend = "PostgreSQL" if args.database_url and "postgres" in args.database_url else "SQLite"
     sizes = list(results)
-    print(f"\nSteelyard API latency ({backend}, ms; {os.cpu_count()} cores)\n")
+    print(
+        f"\nSteelyard API latency ({backend}, ms; {os.cpu_count()} cores, "
+        f"{args.workers} server process(es), load generator on the same machine)\n"
+    )
     header = "| operation | " + " | ".join(f"{n:,} p50 | {n:,} p99" for n in sizes) + " |"
     print(header)
     print("|" + "---|" * (1 + 2 * len(sizes)))

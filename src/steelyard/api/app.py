@@ -135,3 +135,16 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RawPathMiddleware)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``serve --workers N`` (uvicorn imports it in each worker process).
+
+    Settings come from the environment, as for ``serve``; ``STEELYARD_SERVE_NO_JOBS=1`` keeps
+    the job runner out of the workers.
+    """
+    import os
+
+    from steelyard.config import load_settings
+
+    return create_app(load_settings(), run_jobs=os.environ.get("STEELYARD_SERVE_NO_JOBS") != "1")

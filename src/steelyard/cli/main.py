@@ -40,16 +40,36 @@ def serve(
     no_jobs: Annotated[
         bool, typer.Option("--no-jobs", help="Do not run the job runner in this process.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (each serves requests; more cores).")
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Migrate the database and serve the API (and, unless --no-jobs, run jobs)."""
+    import os
+
     import uvicorn
 
     from steelyard.api.app import create_app
 
     settings = load_settings()
-    application = create_app(settings, run_jobs=not no_jobs)
     console.print(f"Steelyard on http://{host}:{port}  (Scale API: http://{host}:{port}/v1)")
+    if workers > 1:
+        # Migrate once here, so the worker processes do not race to do it.
+        _database().dispose()
+        if no_jobs:
+            os.environ["STEELYARD_SERVE_NO_JOBS"] = "1"
+        uvicorn.run(
+            "steelyard.api.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            proxy_headers=True,
+        )
+        return
+    application = create_app(settings, run_jobs=not no_jobs)
     uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=True)
 
 

@@ -5,14 +5,17 @@ when another connection committed in between, without waiting; starting write tr
 with ``BEGIN IMMEDIATE`` makes writers queue on the busy timeout instead. Reads stay deferred
 so they never wait for writers (WAL).
 
-Within one process, SQLite writers also queue on a Python lock before ``BEGIN IMMEDIATE``:
-SQLite's own busy handler polls with sleeps of up to 100 ms, which turns a short queue of
-writers into long tail latencies; a lock hands over at once. Other processes (a separate
-``steelyard jobs``) still meet on the database lock and its busy timeout.
+SQLite writers also queue on a lock before ``BEGIN IMMEDIATE``: SQLite's own busy handler
+polls with sleeps of up to 100 ms, which turns a short queue of writers into long tail latencies.
+``WriteLock`` is a thread lock plus an ``flock`` on a file beside the database, so writers in
+other processes (``serve --workers N``, a separate ``steelyard jobs``) are handed the database
+at once by the kernel too.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -20,7 +23,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 WRITE_OPTION = "steelyard_write"
@@ -73,6 +76,36 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+class WriteLock:
+    """One SQLite writer at a time across threads and processes, with immediate hand-over."""
+
+    def __init__(self, database_file: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        if database_file:
+            self._fd = os.open(database_file + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if self._fd is not None:
+            try:
+                # Blocks in the kernel (the GIL is released) until the other process unlocks.
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread_lock.release()
+                raise
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Database:
     """The engine plus two session factories: read (deferred) and write (immediate on SQLite)."""
 
@@ -83,7 +116,11 @@ class Database:
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False, autoflush=False)
         self._write = sessionmaker(bind=write_engine, expire_on_commit=False, autoflush=False)
-        self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._write_lock: WriteLock | None = None
+        if self.is_sqlite:
+            database_file = make_url(url).database
+            in_memory = not database_file or database_file == ":memory:"
+            self._write_lock = WriteLock(None if in_memory else database_file)
 
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()
@@ -108,3 +145,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._write_lock is not None:
+            self._write_lock.close()

@@ -1,0 +1,62 @@
+"""SQLite writers in different processes queue on the write lock and are handed it at once."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+from steelyard.db.engine import WriteLock
+
+
+def _hold(path: str, ready: mp.Event, seconds: float) -> None:  # type: ignore[type-arg]
+    lock = WriteLock(path)
+    with lock:
+        ready.set()
+        time.sleep(seconds)
+    lock.close()
+
+
+def test_other_process_waits_then_gets_the_lock_promptly(tmp_path: Path) -> None:
+    path = str(tmp_path / "x.db")
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    holder = ctx.Process(target=_hold, args=(path, ready, 0.5))
+    holder.start()
+    assert ready.wait(30)
+    lock = WriteLock(path)
+    start = time.monotonic()
+    with lock:
+        waited = time.monotonic() - start
+    holder.join(10)
+    lock.close()
+    # It waited for the holder, and not much longer (no sleep-polling).
+    assert 0.3 < waited < 1.5
+
+
+def test_threads_share_one_process_lock(tmp_path: Path) -> None:
+    import threading
+
+    lock = WriteLock(str(tmp_path / "y.db"))
+    inside = 0
+    peak = 0
+    guard = threading.Lock()
+
+    def work() -> None:
+        nonlocal inside, peak
+        for _ in range(50):
+            with lock:
+                with guard:
+                    inside += 1
+                    peak = max(peak, inside)
+                time.sleep(0.0005)
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lock.close()
+    assert peak == 1
