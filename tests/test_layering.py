@@ -14,7 +14,18 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "steelyard"
 QUALITY_ALLOWED = {"numpy", "scipy", "shapely", "steelyard"}
-DOMAIN = ["accounts", "projects", "tasks", "workflow", "callbacks", "files", "tasktypes", "db"]
+DOMAIN = [
+    "accounts",
+    "projects",
+    "tasks",
+    "workflow",
+    "callbacks",
+    "files",
+    "tasktypes",
+    "db",
+    "studio",
+    "idempotency",
+]
 EDGES = ("steelyard.api", "steelyard.cli", "steelyard.jobs.runner")
 
 

@@ -7,6 +7,7 @@ from steelyard.files.models import StoredFile
 from steelyard.idempotency.models import IdempotencyRecord
 from steelyard.jobs.models import Job
 from steelyard.projects.models import Batch, Project
+from steelyard.studio.models import BatchGroup, ProjectGroup, ProjectGroupMember, StudioAssignment
 from steelyard.tasks.models import QualityTask, Task, TaskCount, TaskTag
 from steelyard.workflow.models import Assignment, Label
 
@@ -15,6 +16,7 @@ __all__ = [
     "Assignment",
     "Base",
     "Batch",
+    "BatchGroup",
     "CallbackDelivery",
     "IdempotencyRecord",
     "Job",
@@ -23,8 +25,11 @@ __all__ = [
     "Membership",
     "Organization",
     "Project",
+    "ProjectGroup",
+    "ProjectGroupMember",
     "QualityTask",
     "StoredFile",
+    "StudioAssignment",
     "Task",
     "TaskCount",
     "TaskTag",

@@ -1,0 +1,1 @@
+"""Scale Studio: labeler assignments to projects, project groups, batch priorities."""
