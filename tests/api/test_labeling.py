@@ -309,3 +309,37 @@ def test_staging_batches_wait_for_finalize(
     r = _next(http, worker)
     assert r.status_code == 200
     assert r.json()["task"]["task_id"] == task.id
+
+
+def test_paused_batches_wait_and_cancelled_batches_take_no_tasks(
+    server: LiveServer, org: Org, http: httpx.Client, worker: dict[str, str]
+) -> None:
+    """v2 pause keeps a batch's tasks from workers until resume; cancel closes the batch."""
+    from scaleapi.tasks import TaskType
+
+    c = client(server, org.live_key)
+    c.create_project("paused", TaskType.ImageAnnotation, params={"geometries": BOXES})
+    c.create_batch("paused", "b")
+    task = c.create_task(
+        TaskType.ImageAnnotation, batch="b", attachment="https://example.com/a.jpg"
+    )
+    bearer = {"authorization": f"Bearer {org.live_key}"}
+    assert http.post("/v2/batch/pause", json={"batch_name": "b"}, headers=bearer).status_code == 200
+    assert _next(http, worker).status_code == 204
+    assert (
+        http.post("/v2/batch/resume", json={"batch_name": "b"}, headers=bearer).status_code == 200
+    )
+    r = _next(http, worker)
+    assert r.status_code == 200 and r.json()["task"]["task_id"] == task.id
+
+    c.create_batch("paused", "gone")
+    assert (
+        http.post("/v2/batch/cancel", json={"batch_name": "gone"}, headers=bearer).status_code
+        == 200
+    )
+    refused = http.post(
+        "/v1/task/imageannotation",
+        auth=(org.live_key, ""),
+        json={"batch": "gone", "attachment": "https://example.com/b.jpg"},
+    )
+    assert refused.status_code == 400 and refused.json()["field"] == "batch"

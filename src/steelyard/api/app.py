@@ -127,8 +127,10 @@ def create_app(
     from steelyard.api import pages
     from steelyard.api.native import router as native_router
     from steelyard.api.scale_v1 import router as scale_router
+    from steelyard.api.scale_v2 import router as scale_v2_router
 
     scale_router.include(app)
+    app.include_router(scale_v2_router.router)
     app.include_router(native_router.router)
     app.include_router(pages.router)
     # Added last = runs first: the path is repaired before idempotency keys are matched on it.

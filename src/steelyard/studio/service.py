@@ -292,7 +292,7 @@ def _pending(session: Session, actor: Actor) -> list[Batch]:
         select(Batch).where(
             Batch.org_id == actor.org_id,
             Batch.is_test == actor.is_test,
-            Batch.status != "completed",
+            Batch.status.notin_(("completed", "canceled")),
             Batch.archived.is_(False),
         )
     )

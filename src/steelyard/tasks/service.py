@@ -54,6 +54,10 @@ def create_task(
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object of task params.", field="body")
     project, batch = _resolve_scope(session, actor, body)
+    if batch is not None and batch.status == "canceled":
+        raise InvalidState(
+            f"Batch '{batch.name}' was cancelled; it takes no new tasks.", field="batch"
+        )
     if batch is not None and batch.status == "completed":
         # A new task reopens a completed batch (its callback fires again when it completes).
         batch.status = "in_progress"

@@ -69,10 +69,11 @@ def next_assignment(
             return Lease(assignment, task)
 
     free = or_(Task.lease_expires_at.is_(None), Task.lease_expires_at <= now)
-    # Tasks of a batch still in staging wait for ``finalize`` (Scale: finalizing starts work).
+    # Tasks of a batch in staging wait for ``finalize`` (Scale: finalizing starts work); a paused
+    # batch's tasks wait for resume.
     staged = (
         select(Batch.id)
-        .where(Batch.id == Task.batch_id, Batch.status == "staging")
+        .where(Batch.id == Task.batch_id, Batch.status.in_(("staging", "paused")))
         .correlate(Task)
         .exists()
     )
