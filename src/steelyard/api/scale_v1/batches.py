@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
-from steelyard.api.scale_v1 import wire
+from steelyard.api.scale_v1 import bodies, wire
 from steelyard.errors import ValidationError
 from steelyard.projects import service
 from steelyard.timefmt import parse, parse_upper
@@ -15,7 +15,11 @@ from steelyard.timefmt import parse, parse_upper
 router = APIRouter(tags=["batches"])
 
 
-@router.post("/batches", summary="Create a batch")
+@router.post(
+    "/batches",
+    summary="Create a batch",
+    openapi_extra=bodies.body(bodies.CreateBatchBody),
+)
 def create_batch(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object.", field="body")

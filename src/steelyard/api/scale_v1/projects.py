@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
-from steelyard.api.scale_v1 import wire
+from steelyard.api.scale_v1 import bodies, wire
 from steelyard.errors import ValidationError
 from steelyard.projects import service
 
@@ -22,7 +22,11 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-@router.post("/projects", summary="Create a project")
+@router.post(
+    "/projects",
+    summary="Create a project",
+    openapi_extra=bodies.body(bodies.CreateProjectBody),
+)
 def create_project(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
     with db.unit_of_work() as session:
         return wire.project(service.create_project(session, actor, _object(body), clock.now()))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep
+from steelyard.api.scale_v1 import bodies
 from steelyard.config import Settings
 from steelyard.errors import ValidationError
 from steelyard.projects import service as projects
@@ -30,7 +31,11 @@ def _one(session: Session, task: Task) -> dict[str, Any]:
     )
 
 
-@router.post("/task/{task_type}", summary="Create a task of a type")
+@router.post(
+    "/task/{task_type}",
+    summary="Create a task of a type",
+    openapi_extra=bodies.body(bodies.CreateTaskBody),
+)
 def create_task(
     task_type: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
@@ -82,7 +87,11 @@ def cancel_task(
         return _one(session, task)
 
 
-@router.post("/task/{task_id}/audit", summary="Accept or reject a completed task")
+@router.post(
+    "/task/{task_id}/audit",
+    summary="Accept or reject a completed task",
+    openapi_extra=bodies.body(bodies.AuditBody),
+)
 def audit_task(
     task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
@@ -90,7 +99,11 @@ def audit_task(
         return _one(session, service.audit_task(session, actor, task_id, body, clock.now()))
 
 
-@router.post("/task/{task_id}/unique_id", summary="Set a task's unique_id")
+@router.post(
+    "/task/{task_id}/unique_id",
+    summary="Set a task's unique_id",
+    openapi_extra=bodies.body(bodies.UniqueIdBody),
+)
 def set_unique_id(
     task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
@@ -104,7 +117,11 @@ def clear_unique_id(task_id: str, actor: ActorDep, db: DbDep, clock: ClockDep) -
         return _one(session, service.clear_unique_id(session, actor, task_id, clock.now()))
 
 
-@router.post("/task/{task_id}/setMetadata", summary="Replace a task's metadata")
+@router.post(
+    "/task/{task_id}/setMetadata",
+    summary="Replace a task's metadata",
+    openapi_extra=bodies.body(bodies.METADATA, "The new metadata object itself."),
+)
 def set_metadata(
     task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
@@ -118,21 +135,33 @@ def _tags(task_id: str, actor: Actor, body: Any, db: Any, clock: Any, mode: str)
         return _one(session, task)
 
 
-@router.post("/task/{task_id}/tags", summary="Replace a task's tags (body: array)")
+@router.post(
+    "/task/{task_id}/tags",
+    summary="Replace a task's tags (body: array)",
+    openapi_extra=bodies.body(bodies.TAGS, "A bare JSON array of tags."),
+)
 def set_tags(
     task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
     return _tags(task_id, actor, body, db, clock, "set")
 
 
-@router.put("/task/{task_id}/tags", summary="Add tags to a task (body: array)")
+@router.put(
+    "/task/{task_id}/tags",
+    summary="Add tags to a task (body: array)",
+    openapi_extra=bodies.body(bodies.TAGS, "A bare JSON array of tags."),
+)
 def add_tags(
     task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
     return _tags(task_id, actor, body, db, clock, "add")
 
 
-@router.delete("/task/{task_id}/tags", summary="Remove tags from a task (body: array)")
+@router.delete(
+    "/task/{task_id}/tags",
+    summary="Remove tags from a task (body: array)",
+    openapi_extra=bodies.body(bodies.TAGS, "A bare JSON array of tags."),
+)
 def delete_tags(
     task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
