@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-pytest.importorskip("steelyard.jobs.runner")
-
 from steelyard.callbacks.service import verify_signature
 from steelyard.db.engine import Database
 from tests.api.helpers import client, image_project, image_task, login, make_worker

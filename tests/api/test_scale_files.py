@@ -12,9 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-pytest.importorskip("steelyard.api.scale_v1.files")
-
 from scaleapi.exceptions import ScaleInvalidRequest, ScaleResourceNotFound
 
 from tests.api.helpers import BOXES, auth, client, image_project, image_task

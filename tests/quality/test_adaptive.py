@@ -236,7 +236,8 @@ def test_agreeing_label_never_lowers_confidence(
 
 
 def test_with_a_fitted_dawid_skene() -> None:
-    ds_module = pytest.importorskip("steelyard.quality.dawid_skene")
+    from steelyard.quality import dawid_skene as ds_module
+
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 2, 150)
     skill = {"good1": 0.9, "good2": 0.85, "good3": 0.8, "coin": 0.5}

@@ -145,7 +145,8 @@ def test_constant_worker_flagged_without_any_truth() -> None:
 
 
 def test_with_a_fitted_dawid_skene() -> None:
-    ds_module = pytest.importorskip("steelyard.quality.dawid_skene")
+    from steelyard.quality import dawid_skene as ds_module
+
     labels, gold = simulate(seed=21)
     est = ds_module.DawidSkene().fit(labels)
     half_gold = {t: y for t, y in gold.items() if t % 2 == 0}
