@@ -315,7 +315,7 @@ def test_paused_batches_wait_and_cancelled_batches_take_no_tasks(
     server: LiveServer, org: Org, http: httpx.Client, worker: dict[str, str]
 ) -> None:
     """v2 pause keeps a batch's tasks from workers until resume; cancel closes the batch."""
-    from scaleapi.tasks import TaskType
+    from scaleapi.tasks import TaskStatus, TaskType
 
     c = client(server, org.live_key)
     c.create_project("paused", TaskType.ImageAnnotation, params={"geometries": BOXES})
@@ -333,6 +333,8 @@ def test_paused_batches_wait_and_cancelled_batches_take_no_tasks(
     assert r.status_code == 200 and r.json()["task"]["task_id"] == task.id
 
     c.create_batch("paused", "gone")
+    c.create_task(TaskType.ImageAnnotation, batch="gone", attachment="https://example.com/c.jpg")
+    c.create_task(TaskType.ImageAnnotation, batch="gone", attachment="https://example.com/d.jpg")
     assert (
         http.post("/v2/batch/cancel", json={"batch_name": "gone"}, headers=bearer).status_code
         == 200
@@ -343,3 +345,6 @@ def test_paused_batches_wait_and_cancelled_batches_take_no_tasks(
         json={"batch": "gone", "attachment": "https://example.com/b.jpg"},
     )
     assert refused.status_code == 400 and refused.json()["field"] == "batch"
+    counts = http.get("/v1/batches/gone/status", auth=(org.live_key, "")).json()
+    assert (counts["pending"], counts["canceled"]) == (0, 2)
+    assert c.get_tasks_count(batch_name="gone", status=TaskStatus.Canceled) == 2

@@ -2,33 +2,26 @@
 
 Internal batch statuses: ``staging``, ``in_progress``, ``completed``, ``paused``, ``canceled``.
 Workers must not receive the tasks of a paused batch; cancelling a batch cancels its pending
-tasks one by one through the tasks service (counters, callbacks and batch completion included).
+tasks in one statement through the tasks service (status counters kept in step).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from steelyard import pagination
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import InvalidState, NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch, Project
 from steelyard.tasks import service as tasks
 from steelyard.tasks.metadata import deep_merge, require_metadata
-from steelyard.tasks.models import Task
 
 STATUSES = ("staging", "in_progress", "completed", "paused", "canceled")
-
-
-def _batches(actor: Actor) -> Select[Batch]:
-    return select(Batch).where(Batch.org_id == actor.org_id, Batch.is_test == actor.is_test)
 
 
 def resolve_project(
@@ -58,7 +51,7 @@ def resolve_batch(
     if batch_name:
         return projects.get_batch(session, actor, batch_name, for_update=for_update)
     if batch_id:
-        stmt = _batches(actor).where(Batch.id == batch_id)
+        stmt = projects.readable_batches(actor).where(Batch.id == batch_id)
         if for_update:
             stmt = stmt.with_for_update()
         batch = session.scalar(stmt)
@@ -110,28 +103,12 @@ class BatchPage:
     next_token: str | None
 
 
-def encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
-
-
-def decode_offset(token: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if not raw.startswith("o") or not raw[1:].isdigit() or len(raw) > 12:
-            raise ValueError
-        return int(raw[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError(
-            "next_token is not a token this server issued.", field="next_token"
-        ) from None
-
-
 def page(
     session: Session, actor: Actor, f: BatchFilters, *, limit: int, token: str | None
 ) -> BatchPage:
     if f.status is not None and f.status not in STATUSES:
         raise ValidationError(f"status must be one of {', '.join(STATUSES)}.", field="status")
-    stmt = _batches(actor)
+    stmt = projects.readable_batches(actor)
     if f.project_id is not None:
         stmt = stmt.where(Batch.project_id == f.project_id)
     if f.status is not None:
@@ -144,13 +121,13 @@ def page(
         stmt = stmt.where(Batch.completed_at >= f.completed_after)
     if f.completed_before is not None:
         stmt = stmt.where(Batch.completed_at <= f.completed_before)
-    offset = decode_offset(token) if token else 0
+    offset = pagination.decode("o", token) if token else 0
     rows = list(
         session.scalars(stmt.order_by(Batch.created_at, Batch.id).offset(offset).limit(limit + 1))
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return BatchPage(rows, encode_offset(offset + limit) if more else None)
+    return BatchPage(rows, pagination.encode("o", offset + limit) if more else None)
 
 
 # --- lifecycle -------------------------------------------------------------------------------
@@ -187,22 +164,10 @@ def cancel(session: Session, actor: Actor, batch: Batch, now: datetime) -> tuple
         raise InvalidState(
             f"Batch '{batch.name}' is {batch.status}; it cannot be canceled.", field="batch_id"
         )
-    # The status changes first: canceling the last pending task must not complete the batch.
     batch.status = "canceled"
     batch.updated_at = now
     session.flush()
-    pending = session.scalars(
-        select(Task.task_id)
-        .where(Task.org_id == actor.org_id, Task.is_test == actor.is_test)
-        .where(Task.batch_id == batch.id, Task.status == "pending")
-        .order_by(Task.seq)
-        # Locked in one go: on PostgreSQL a task a worker completes meanwhile drops out of the
-        # set once its lock is released, instead of failing the cancel below.
-        .with_for_update()
-    ).all()
-    for task_id in pending:
-        tasks.cancel_task(session, actor, task_id, clear_unique_id=False, now=now)
-    return batch, len(pending)
+    return batch, tasks.cancel_pending_in_batch(session, batch, now)
 
 
 def set_metadata(

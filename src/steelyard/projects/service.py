@@ -126,7 +126,8 @@ def task_template(project: Project) -> dict[str, Any]:
 # --- batches -------------------------------------------------------------------------------
 
 
-def _batches(actor: Actor) -> Select[Batch]:
+def readable_batches(actor: Actor) -> Select[Batch]:
+    """Every batch query starts here: the caller's organization and environment only."""
     return select(Batch).where(Batch.org_id == actor.org_id, Batch.is_test == actor.is_test)
 
 
@@ -139,7 +140,7 @@ def create_batch(session: Session, actor: Actor, body: dict[str, Any], now: date
     self_label = optional_bool(body, "self_label_batch") or False
     staging = optional_bool(body, "staging_batch")
     project = get_project(session, actor, project_name)
-    if session.scalar(_batches(actor).where(Batch.name == name)) is not None:
+    if session.scalar(readable_batches(actor).where(Batch.name == name)) is not None:
         raise Duplicate(f"A batch named '{name}' already exists.", field="name")
     if callback:
         from steelyard.callbacks.urls import check_callback_target
@@ -172,7 +173,7 @@ def create_batch(session: Session, actor: Actor, body: dict[str, Any], now: date
 
 
 def get_batch(session: Session, actor: Actor, name: str, *, for_update: bool = False) -> Batch:
-    stmt = _batches(actor).where(Batch.name == name)
+    stmt = readable_batches(actor).where(Batch.name == name)
     if for_update:
         stmt = stmt.with_for_update()
     batch = session.scalar(stmt)
@@ -205,7 +206,7 @@ def list_batches(
     limit: int,
     offset: int,
 ) -> BatchPage:
-    stmt = _batches(actor)
+    stmt = readable_batches(actor)
     if project is not None:
         stmt = stmt.where(Batch.project_id == get_project(session, actor, project).id)
     if status is not None:

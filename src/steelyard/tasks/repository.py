@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +10,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from steelyard import pagination
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import ValidationError
 from steelyard.projects.models import Batch, Project
@@ -103,25 +102,6 @@ def _apply(stmt: Select[Any], f: TaskFilters, actor: Actor) -> Select[Any]:
     return stmt
 
 
-def encode_token(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
-
-
-def decode_token(token: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if not raw.startswith("s") or not raw[1:].isdigit() or len(raw) > 20:
-            raise ValueError
-        seq = int(raw[1:])
-        if seq >= 2**63:  # the database's BIGINT (and SQLite's INTEGER) ends there
-            raise ValueError
-        return seq
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError(
-            "next_token is not a token this server issued.", field="next_token"
-        ) from None
-
-
 @dataclass(frozen=True)
 class TaskPage:
     tasks: list[Task]
@@ -133,11 +113,11 @@ def page(
 ) -> TaskPage:
     stmt = _apply(readable(actor), f, actor)
     if token:
-        stmt = stmt.where(Task.seq > decode_token(token))
+        stmt = stmt.where(Task.seq > pagination.decode("s", token))
     rows = list(session.scalars(stmt.order_by(Task.seq).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return TaskPage(rows, encode_token(rows[-1].seq) if more and rows else None)
+    return TaskPage(rows, pagination.encode("s", rows[-1].seq) if more and rows else None)
 
 
 def count(session: Session, actor: Actor, f: TaskFilters) -> int:

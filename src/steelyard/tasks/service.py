@@ -7,11 +7,12 @@ callback job in the same transaction.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,10 +23,11 @@ from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
 from steelyard.jobs import outbox
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch, Project
-from steelyard.tasks.models import TERMINAL_STATUSES, Task, TaskTag
+from steelyard.tasks.models import Task, TaskTag
 from steelyard.tasks.repository import readable
 from steelyard.tasktypes import registry
-from steelyard.validation import optional_int, optional_str, str_list, under
+from steelyard.timefmt import iso
+from steelyard.validation import optional_dict, optional_int, optional_str, str_list, under
 
 #: Keys every task type shares; the rest of the body goes to the type's params.
 COMMON_KEYS = (
@@ -66,11 +68,7 @@ def create_task(
     unique_id = optional_str(body, "unique_id", max_length=500)
     if unique_id == "":
         unique_id = None
-    metadata = body.get("metadata")
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        raise ValidationError("'metadata' must be a JSON object.", field="metadata")
+    metadata = optional_dict(body, "metadata") or {}
     tags = _unique(str_list(body.get("tags") or [], "tags", max_items=MAX_TAGS))
     callback_url = optional_str(body, "callback_url") or None
     if callback_url:
@@ -296,6 +294,41 @@ def cancel_task(
     return task
 
 
+def cancel_pending_in_batch(session: Session, batch: Batch, now: datetime) -> int:
+    """Cancel every pending task of a batch in one statement; returns how many.
+
+    On PostgreSQL the UPDATE waits for tasks a worker is submitting right now and then skips
+    them (they are no longer pending), so nothing is canceled and completed at once.
+    """
+    types = (
+        session.execute(
+            update(Task)
+            .where(
+                Task.org_id == batch.org_id,
+                Task.is_test == batch.is_test,
+                Task.batch_id == batch.id,
+                Task.status == "pending",
+            )
+            .values(status="canceled", updated_at=now, lease_expires_at=None)
+            .returning(Task.type)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
+    for type_name, n in Counter(types).items():
+        key = {
+            "org_id": batch.org_id,
+            "is_test": batch.is_test,
+            "project_id": batch.project_id,
+            "batch_id": batch.id,
+            "type": type_name,
+        }
+        increment_count(session, {**key, "status": "pending"}, -n)
+        increment_count(session, {**key, "status": "canceled"}, n)
+    return len(types)
+
+
 def audit_task(session: Session, actor: Actor, task_id: str, body: Any, now: datetime) -> Task:
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object.", field="body")
@@ -329,7 +362,7 @@ def audit_task(session: Session, actor: Actor, task_id: str, body: Any, now: dat
         *task.audits,
         {
             "audited_by": "customer",
-            "audited_at": now.isoformat(),
+            "audited_at": iso(now),
             "audit_time_secs": None,
             "audit_result": result,
             "comments": comments,
@@ -414,7 +447,3 @@ def change_tags(
     task.updated_at = now
     session.flush()
     return task
-
-
-def is_terminal(task: Task) -> bool:
-    return task.status in TERMINAL_STATUSES
