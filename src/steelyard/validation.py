@@ -100,3 +100,13 @@ def under(prefix: str, exc: ValidationError) -> ValidationError:
     elif not message.startswith(prefix):
         message = f"{field}: {message}"
     return ValidationError(message, field=field)
+
+
+def json_object(body: Any, *, empty: bool = False) -> dict[str, Any]:
+    """A request body that must be a JSON object; ``empty`` lets a missing body mean ``{}``
+    (the Scale client sends no body for ``{}``)."""
+    if body is None and empty:
+        return {}
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object.", field="body")
+    return body

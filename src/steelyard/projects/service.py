@@ -15,7 +15,13 @@ from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
 from steelyard.projects.models import Batch, Project
 from steelyard.tasks.models import TaskCount
 from steelyard.tasktypes import registry
-from steelyard.validation import optional_bool, optional_dict, optional_str, require_str
+from steelyard.validation import (
+    json_object,
+    optional_bool,
+    optional_dict,
+    optional_str,
+    require_str,
+)
 
 BATCH_STATUSES = ("staging", "in_progress", "completed")
 TEMPLATE_TYPES = ("textcollection", "chat", "chatexperimental", "chatlite", "multichat")
@@ -93,8 +99,7 @@ def set_params(
 ) -> Project:
     """Append a params version: the previous params updated with what the body sends."""
     project = get_project(session, actor, name)
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object of params.", field="body")
+    body = json_object(body)
     body = {k: v for k, v in body.items() if k not in ("version", "created_at")}
     previous = project.param_history[-1]["version"] if project.param_history else -1
     entry = {**project.params, **body, "version": previous + 1, "created_at": _iso(now)}

@@ -20,19 +20,13 @@ from steelyard.errors import Duplicate, NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch, Project
 from steelyard.studio.models import BatchGroup, ProjectGroup, ProjectGroupMember, StudioAssignment
-from steelyard.validation import require_str
+from steelyard.validation import json_object, require_str
 
 #: Every batch Studio lists has this type (the only one Scale's client knows).
 BATCH_TYPE = "Production"
 
 
 # --- input checks ----------------------------------------------------------------------------
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", field="body")
-    return body
 
 
 def _strings(value: Any, field: str, *, lower: bool = False) -> list[str]:
@@ -107,7 +101,7 @@ def list_assignments(session: Session, actor: Actor) -> dict[str, list[str]]:
 def _assignment_input(
     session: Session, actor: Actor, body: Any
 ) -> tuple[list[User], list[Project]]:
-    doc = _object(body)
+    doc = json_object(body)
     emails = _strings(doc.get("emails"), "emails", lower=True)
     names = _strings(doc.get("projects"), "projects")
     if not emails:
@@ -203,7 +197,7 @@ def list_groups(session: Session, actor: Actor, project_name: str) -> list[Group
 
 
 def create_group(session: Session, actor: Actor, project_name: str, body: Any) -> GroupView:
-    doc = _object(body)
+    doc = json_object(body)
     name = require_str(doc, "name", max_length=300)
     emails = _strings(doc.get("emails"), "emails", lower=True)
     project = projects.get_project(session, actor, project_name)
@@ -236,7 +230,7 @@ def update_group(
     session: Session, actor: Actor, project_name: str, group_name: str, body: Any
 ) -> GroupView:
     """Add ``add_emails`` (teammates) and drop ``remove_emails`` (absent ones are ignored)."""
-    doc = _object(body)
+    doc = json_object(body)
     add = _strings(doc.get("add_emails"), "add_emails", lower=True)
     remove = _strings(doc.get("remove_emails"), "remove_emails", lower=True)
     project = projects.get_project(session, actor, project_name)
@@ -347,7 +341,7 @@ def list_batches(session: Session, actor: Actor) -> list[StudioBatchView]:
 
 def assign_groups(session: Session, actor: Actor, batch_name: str, body: Any) -> StudioBatchView:
     """Replace the batch's groups by ``groups`` (names of groups of the batch's project)."""
-    doc = _object(body)
+    doc = json_object(body)
     if "groups" not in doc:
         raise ValidationError("'groups' is required.", field="groups")
     names = _strings(doc.get("groups"), "groups")
@@ -376,7 +370,7 @@ def assign_groups(session: Session, actor: Actor, batch_name: str, body: Any) ->
 
 def set_priorities(session: Session, actor: Actor, body: Any) -> list[StudioBatchView]:
     """``batches: [{"name"}, ...]`` in priority order; pending batches left out lose theirs."""
-    items = _object(body).get("batches")
+    items = json_object(body).get("batches")
     if not isinstance(items, list):
         raise ValidationError("batches must be a list of {name} objects.", field="batches")
     pending = {b.name: b for b in _pending(session, actor)}

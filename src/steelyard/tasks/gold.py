@@ -13,7 +13,7 @@ from steelyard.projects import service as projects
 from steelyard.tasks.models import QualityTask
 from steelyard.tasktypes import registry
 from steelyard.timefmt import iso
-from steelyard.validation import require_str, under
+from steelyard.validation import json_object, require_str, under
 
 KINDS = ("evaluation", "training")
 _NOT_PARAMS = (
@@ -33,8 +33,7 @@ def create_quality_task(
     session: Session, actor: Actor, kind: str, type_name: str, body: Any, now: datetime
 ) -> QualityTask:
     spec = registry.get(type_name)
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", field="body")
+    body = json_object(body)
     project = projects.get_project(session, actor, require_str(body, "project", max_length=300))
     if "expected_response" not in body:
         raise ValidationError("'expected_response' is required.", field="expected_response")

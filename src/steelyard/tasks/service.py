@@ -27,7 +27,14 @@ from steelyard.tasks.models import Task, TaskTag
 from steelyard.tasks.repository import readable
 from steelyard.tasktypes import registry
 from steelyard.timefmt import iso
-from steelyard.validation import optional_dict, optional_int, optional_str, str_list, under
+from steelyard.validation import (
+    json_object,
+    optional_dict,
+    optional_int,
+    optional_str,
+    str_list,
+    under,
+)
 
 #: Keys every task type shares; the rest of the body goes to the type's params.
 COMMON_KEYS = (
@@ -53,8 +60,7 @@ def create_task(
     rng: random.Random | None = None,
 ) -> Task:
     spec = registry.get(type_name)
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object of task params.", field="body")
+    body = json_object(body)
     project, batch = _resolve_scope(session, actor, body)
     if batch is not None and batch.status == "canceled":
         raise InvalidState(
@@ -330,8 +336,7 @@ def cancel_pending_in_batch(session: Session, batch: Batch, now: datetime) -> in
 
 
 def audit_task(session: Session, actor: Actor, task_id: str, body: Any, now: datetime) -> Task:
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", field="body")
+    body = json_object(body)
     accepted = body.get("accepted")
     if not isinstance(accepted, bool):
         raise ValidationError("'accepted' must be true or false.", field="accepted")
@@ -375,8 +380,7 @@ def audit_task(session: Session, actor: Actor, task_id: str, body: Any, now: dat
 
 
 def set_unique_id(session: Session, actor: Actor, task_id: str, body: Any, now: datetime) -> Task:
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", field="body")
+    body = json_object(body)
     unique_id = optional_str(body, "unique_id", max_length=500)
     if not unique_id:
         raise ValidationError("'unique_id' is required.", field="unique_id")

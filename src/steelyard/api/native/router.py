@@ -9,7 +9,6 @@ from pydantic import BaseModel
 
 from steelyard.accounts import service as accounts
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep
-from steelyard.errors import ValidationError
 from steelyard.tasks import repository
 from steelyard.tasks.serialize import task_to_scale
 from steelyard.timefmt import iso
@@ -74,8 +73,6 @@ def next_task(
 def submit(
     assignment_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationError('The body must be {"response": {...}}.', field="response")
     with db.unit_of_work() as session:
         assignment, task = workflow.submit(session, actor, assignment_id, body, clock.now())
         return {

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
 from steelyard.api.scale_v1 import bodies, wire
-from steelyard.errors import ValidationError
 from steelyard.projects import service
 from steelyard.timefmt import parse, parse_upper
+from steelyard.validation import json_object
 
 router = APIRouter(tags=["batches"])
 
@@ -21,8 +21,7 @@ router = APIRouter(tags=["batches"])
     openapi_extra=bodies.body(bodies.CreateBatchBody),
 )
 def create_batch(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", field="body")
+    body = json_object(body)
     with db.unit_of_work() as session:
         batch = service.create_batch(session, actor, body, clock.now())
         return wire.batch(batch, service.project_name(session, batch.project_id))

@@ -28,7 +28,7 @@ from steelyard.errors import Forbidden, NotFound, TooLarge, ValidationError
 from steelyard.files import service as files
 from steelyard.files.models import StoredFile
 from steelyard.files.store import FileStore, LocalFileStore
-from steelyard.validation import require_str
+from steelyard.validation import json_object, require_str
 
 router = APIRouter()
 
@@ -129,8 +129,7 @@ def import_file(
     settings: SettingsDep,
     clock: ClockDep,
 ) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object with 'file_url'.", field="body")
+    body = json_object(body)
     file_url = require_str(body, "file_url")
     parsed = files.parse_fields(body)
     # The download happens before the transaction opens, for the same reason as uploads.

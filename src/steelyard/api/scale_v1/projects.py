@@ -8,18 +8,10 @@ from fastapi import APIRouter, Query
 
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
 from steelyard.api.scale_v1 import bodies, wire
-from steelyard.errors import ValidationError
 from steelyard.projects import service
+from steelyard.validation import json_object
 
 router = APIRouter(tags=["projects"])
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", field="body")
-    return body
 
 
 @router.post(
@@ -29,7 +21,9 @@ def _object(body: Any) -> dict[str, Any]:
 )
 def create_project(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
     with db.unit_of_work() as session:
-        return wire.project(service.create_project(session, actor, _object(body), clock.now()))
+        return wire.project(
+            service.create_project(session, actor, json_object(body, empty=True), clock.now())
+        )
 
 
 @router.get("/projects", summary="List projects (a bare array)")
@@ -51,7 +45,9 @@ def set_params(
     name: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
     with db.unit_of_work() as session:
-        project = service.set_params(session, actor, path_name(name), _object(body), clock.now())
+        project = service.set_params(
+            session, actor, path_name(name), json_object(body, empty=True), clock.now()
+        )
         return wire.project(project)
 
 

@@ -10,13 +10,13 @@ from steelyard.accounts import service
 from steelyard.api.deps import ActorDep, BodyDep, DbDep
 from steelyard.api.scale_v1 import wire
 from steelyard.errors import ValidationError
+from steelyard.validation import json_object
 
 router = APIRouter(tags=["teams"])
 
 
 def _body(body: Any) -> tuple[Any, str]:
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", field="body")
+    body = json_object(body)
     role = body.get("team_role")
     if not isinstance(role, str):
         raise ValidationError("'team_role' is required.", field="team_role")

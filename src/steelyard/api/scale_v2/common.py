@@ -8,31 +8,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from steelyard.errors import ValidationError
 from steelyard.projects.models import Batch, Project
 from steelyard.timefmt import parse, parse_upper
+from steelyard.validation import json_object, optional_bool, optional_str
 
-
-def body_object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", field="body")
-    return body
+body_object = json_object
 
 
 def opt_str(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(f"'{key}' must be a string.", field=key)
-    return value or None
+    """An optional string in which ``""`` means not given."""
+    return optional_str(body, key) or None
 
 
 def merge_flag(body: dict[str, Any]) -> bool:
-    value = body.get("merge", False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ValidationError("'merge' must be true or false.", field="merge")
-    return value
+    return optional_bool(body, "merge") or False
 
 
 def after(value: str | None, field: str) -> datetime | None:
