@@ -410,68 +410,38 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 
 
 def synthetic_part(a: argparse.Namespace, ck_python: Path | None) -> list[dict[str, Any]]:
-    rows = []
-    for m in a.methods.split(","):
-        cmd = [
-            sys.executable,
-            __file__,
-            "--child",
-            "ours-synthetic",
-            "--child-methods",
-            m,
-            *syn_args(a, a.syn_tasks, a.syn_workers),
-            "--child-repeats",
-            str(a.syn_repeats),
-        ]
-        res = run_child(cmd, a.ck_timeout)
-        if res:
-            f = res["fits"][0]
-            rows.append(
-                {
-                    "side": "steelyard",
-                    "method": m,
-                    **f,
-                    "labels": res["labels"],
-                    "peak_rss_before_fit_mib": res["peak_rss_before_fit_mib"],
-                }
-            )
-            print(
-                f"synthetic steelyard {m:8s} acc={f['accuracy']:.4f} t={f['seconds']:.3f}s "
-                f"peak={f['peak_rss_mib']:.0f}MiB",
-                flush=True,
-            )
+    """Each method on the synthetic set in its own process (ours, then crowd-kit's)."""
+    runs = [
+        ("steelyard", sys.executable, "--child", "ours-synthetic", m) for m in a.methods.split(",")
+    ]
     if ck_python is not None:
-        for m in a.syn_ck_methods.split(","):
-            if not m:
-                continue
-            cmd = [
-                str(ck_python),
-                __file__,
-                "--crowdkit-child",
-                "synthetic",
-                "--child-methods",
-                m,
-                *syn_args(a, a.syn_tasks, a.syn_workers),
-                "--child-repeats",
-                str(a.syn_repeats),
-            ]
-            res = run_child(cmd, a.ck_timeout)
-            if res:
-                f = res["fits"][0]
-                rows.append(
-                    {
-                        "side": "crowd-kit",
-                        "method": m,
-                        **f,
-                        "labels": res["labels"],
-                        "peak_rss_before_fit_mib": res["peak_rss_before_fit_mib"],
-                    }
-                )
-                print(
-                    f"synthetic crowd-kit {m:8s} acc={f['accuracy']:.4f} "
-                    f"t={f['seconds']:.3f}s peak={f['peak_rss_mib']:.0f}MiB",
-                    flush=True,
-                )
+        runs += [
+            ("crowd-kit", str(ck_python), "--crowdkit-child", "synthetic", m)
+            for m in a.syn_ck_methods.split(",")
+            if m
+        ]
+    rows = []
+    for side, python, flag, child, m in runs:
+        cmd = [python, __file__, flag, child, "--child-methods", m]
+        cmd += [*syn_args(a, a.syn_tasks, a.syn_workers), "--child-repeats", str(a.syn_repeats)]
+        res = run_child(cmd, a.ck_timeout)
+        if not res:
+            continue
+        f = res["fits"][0]
+        rows.append(
+            {
+                "side": side,
+                "method": m,
+                **f,
+                "labels": res["labels"],
+                "peak_rss_before_fit_mib": res["peak_rss_before_fit_mib"],
+            }
+        )
+        print(
+            f"synthetic {side} {m:8s} acc={f['accuracy']:.4f} t={f['seconds']:.3f}s "
+            f"peak={f['peak_rss_mib']:.0f}MiB",
+            flush=True,
+        )
     return rows
 
 
