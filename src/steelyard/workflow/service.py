@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
 from steelyard.db.dialect import skip_locked
-from steelyard.errors import Forbidden, InvalidState, NotFound
+from steelyard.errors import Forbidden, InvalidState, NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch
 from steelyard.tasks import service as tasks
 from steelyard.tasks.models import Task
 from steelyard.tasktypes import registry
+from steelyard.validation import under
 from steelyard.workflow.models import Assignment, Label
 
 #: How often to retry when the chosen task was taken between choosing and leasing it.
@@ -47,6 +48,7 @@ def next_assignment(
 ) -> Lease | None:
     if actor.kind != "user" or actor.user_id is None or actor.role not in WORKER_ROLES:
         raise Forbidden("Only signed-in workers can take tasks.")
+    project_id = projects.get_project(session, actor, project_name).id if project_name else None
     # A worker who already holds a live lease gets it back instead of a second task.
     held = session.execute(
         select(Assignment, Task)
@@ -62,10 +64,7 @@ def next_assignment(
     ).first()
     if held is not None:
         assignment, task = held
-        if (
-            project_name is None
-            or task.project_id == projects.get_project(session, actor, project_name).id
-        ):
+        if project_id is None or task.project_id == project_id:
             return Lease(assignment, task)
 
     free = or_(Task.lease_expires_at.is_(None), Task.lease_expires_at <= now)
@@ -84,8 +83,8 @@ def next_assignment(
         free,
         ~staged,
     )
-    if project_name is not None:
-        stmt = stmt.where(Task.project_id == projects.get_project(session, actor, project_name).id)
+    if project_id is not None:
+        stmt = stmt.where(Task.project_id == project_id)
     # One candidate at a time: locking several (SKIP LOCKED) while taking only one hid the rest
     # from concurrent workers, who then found every free task locked and went away empty-handed.
     stmt = skip_locked(session, stmt.order_by(Task.seq).limit(1))
@@ -128,6 +127,8 @@ def next_assignment(
 def submit(
     session: Session, actor: Actor, assignment_id: str, body: Any, now: datetime
 ) -> tuple[Assignment, Task]:
+    if not isinstance(body, dict) or "response" not in body:
+        raise ValidationError('The body must be {"response": {...}}.', field="response")
     assignment = session.scalar(
         select(Assignment)
         .where(Assignment.id == assignment_id, Assignment.org_id == actor.org_id)
@@ -139,18 +140,14 @@ def submit(
         raise InvalidState(f"This assignment is {assignment.status}.", field="assignment_id")
     task = session.scalar(select(Task).where(Task.seq == assignment.task_seq).with_for_update())
     assert task is not None
+    # Refusals roll the transaction back, so the assignment is left as it was; an expired one is
+    # simply never leased back (leases are matched on ``expires_at``).
     if task.status != "pending":
-        assignment.status = "released"
         raise InvalidState(f"The task is {task.status} and takes no more labels.", field="task")
     if assignment.expires_at <= now and task.lease_expires_at != assignment.expires_at:
-        assignment.status = "expired"
         raise InvalidState(
             "The lease on this task ran out and it went to another worker.", field="assignment_id"
         )
-    from steelyard.errors import ValidationError
-
-    if not isinstance(body, dict) or "response" not in body:
-        raise ValidationError('The body must be {"response": {...}}.', field="response")
     response = _validate(task, body["response"])
     assignment.status = "submitted"
     assignment.submitted_at = now
@@ -171,9 +168,6 @@ def submit(
 
 
 def _validate(task: Task, response: Any) -> dict[str, Any]:
-    from steelyard.errors import ValidationError
-    from steelyard.validation import under
-
     try:
         return registry.get(task.type).validate_response(task.params, response)
     except ValidationError as exc:
