@@ -188,8 +188,7 @@ def _split(values: list[str]) -> list[str]:
     return [part for value in values for part in value.split(",") if part]
 
 
-def _time(request: Request, key: str) -> Any:
-    value = request.query_params.get(key)
+def _time(value: str | None, key: str) -> Any:
     if not value:
         return None
     upper = key == "end_time" or key.endswith("_before")
@@ -228,12 +227,12 @@ def list_tasks(
             review_statuses=_split(customer_review_status),
             tags=list(tags),
             unique_ids=unique_ids,
-            created_after=_time(request, "start_time"),
-            created_before=_time(request, "end_time"),
-            updated_after=_time(request, "updated_after"),
-            updated_before=_time(request, "updated_before"),
-            completed_after=_time(request, "completed_after"),
-            completed_before=_time(request, "completed_before"),
+            created_after=_time(start_time, "start_time"),
+            created_before=_time(end_time, "end_time"),
+            updated_after=_time(updated_after, "updated_after"),
+            updated_before=_time(updated_before, "updated_before"),
+            completed_after=_time(completed_after, "completed_after"),
+            completed_before=_time(completed_before, "completed_before"),
         )
         filters.validate()
         if project:
