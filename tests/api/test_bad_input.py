@@ -290,6 +290,19 @@ def test_values_the_databases_cannot_store(
     scale_error(r, 400, "body")
 
 
+def test_integers_past_64_bits_are_refused_by_name(
+    http: httpx.Client, key: httpx.BasicAuth
+) -> None:
+    ct = {"Content-Type": "application/json"}
+    big = HEAD + b', "metadata": {"ids": [1, 123456789012345678901234567890]}}'
+    r = http.post("/v1/task/imageannotation", content=big, headers=ct, auth=key)
+    scale_error(r, 400, "metadata.ids.1")
+    edge = HEAD + b', "metadata": {"lo": -9223372036854775808, "hi": 18446744073709551615}}'
+    r = http.post("/v1/task/imageannotation", content=edge, headers=ct, auth=key)
+    assert r.status_code == 200, r.text
+    assert r.json()["metadata"] == {"lo": -(2**63), "hi": 2**64 - 1}
+
+
 def test_surrogate_pairs_are_fine(http: httpx.Client, key: httpx.BasicAuth) -> None:
     emoji = HEAD + b', "metadata": {"x": "\\ud83d\\ude00"}}'  # as json.dumps escapes it
     r = http.post(

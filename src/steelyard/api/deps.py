@@ -140,15 +140,25 @@ async def json_body(request: Request) -> Any:
             )
     if not raw.strip():
         return None
+    oversized: list[int] = []
+
+    def bounded_int(text: str) -> int:
+        value = int(text)
+        if not _MIN_INT <= value <= _MAX_INT:
+            oversized.append(value)
+        return value
+
     try:
-        doc = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+        doc = json.loads(
+            raw, parse_constant=_no_constant, parse_float=_finite_float, parse_int=bounded_int
+        )
     except RecursionError:
         raise ValidationError(
             f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", field="body"
         ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"The request body is not valid JSON: {exc}", field="body") from None
-    if _SUSPECT.search(raw) or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
+    if oversized or _SUSPECT.search(raw) or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
         _check_storable(doc)
     return doc
 
@@ -157,6 +167,10 @@ async def json_body(request: Request) -> Any:
 MAX_JSON_DEPTH = 64
 #: ``\u0000`` or a UTF-16 surrogate escape (paired ones are fine; lone ones are not).
 _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+#: What the JSON columns can store (orjson's range: signed 64-bit, or unsigned up to 2**64 - 1).
+_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
 
 
 def _no_constant(name: str) -> Any:
@@ -171,8 +185,9 @@ def _finite_float(text: str) -> float:
 
 
 def _check_storable(doc: Any) -> None:
-    """Refuse what PostgreSQL cannot store (NUL in text, lone surrogates) or what nests too deep,
-    naming where it is. Runs only when a cheap scan of the raw body found a suspect."""
+    """Refuse what cannot be stored (NUL in text, lone surrogates, integers past 64 bits) or what
+    nests too deep, naming where it is. Runs only when a cheap scan of the raw body (or the
+    integer parser) found a suspect."""
     stack: list[tuple[Any, str, int]] = [(doc, "", 1)]
     while stack:
         value, path, depth = stack.pop()
@@ -193,6 +208,11 @@ def _check_storable(doc: Any) -> None:
             )
         elif isinstance(value, str):
             _check_text(value, path)
+        elif isinstance(value, int) and not _MIN_INT <= value <= _MAX_INT:
+            raise ValidationError(
+                f"{path or 'body'} is an integer outside the 64-bit range this server stores.",
+                field=path or "body",
+            )
 
 
 def _check_text(text: str, path: str) -> None:
