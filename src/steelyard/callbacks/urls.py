@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import time
 from urllib.parse import urlsplit
 
 from steelyard.errors import ValidationError
@@ -80,12 +81,58 @@ def check_callback_target(target: str, *, field: str) -> str:
     return check_url(target, field=field)
 
 
+#: Seconds a lookup is reused. Tasks of one customer share a callback host, and a create must
+#: not wait on DNS each time (nor hold the database's write lock while it does).
+DNS_TTL = 60.0
+_resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
+_MAX_RESOLVED = 4096
+
+
 def resolve_host(host: str, port: int) -> list[str]:
+    key = (host.lower(), port)
+    hit = _resolved.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError, OSError):
         return []
-    return sorted({str(info[4][0]).split("%")[0] for info in infos})
+    addresses = sorted({str(info[4][0]).split("%")[0] for info in infos})
+    if len(_resolved) >= _MAX_RESOLVED:
+        _resolved.clear()
+    _resolved[key] = (time.monotonic() + DNS_TTL, addresses)
+    return addresses
+
+
+def needs_lookup(target: str) -> bool:
+    """True when checking ``target`` would wait on DNS now (a host name not looked up lately).
+
+    Callers on the event loop use it to do that lookup in a thread first.
+    """
+    if _allow_private or is_email(target):
+        return False
+    try:
+        parts = urlsplit(target)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return False
+    if not host or parts.scheme not in ("http", "https"):
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        pass
+    key = (host.lower(), port or (443 if parts.scheme == "https" else 80))
+    hit = _resolved.get(key)
+    return hit is None or hit[0] <= time.monotonic()
+
+
+def look_up(target: str) -> None:
+    """Resolve ``target``'s host now so that the check that follows finds it cached."""
+    parts = urlsplit(target)
+    if parts.hostname:
+        resolve_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
 
 
 def _refused(field: str, host: str) -> ValidationError:
