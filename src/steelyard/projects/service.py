@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,28 @@ TEMPLATE_TYPES = ("textcollection", "chat", "chatexperimental", "chatlite", "mul
 
 def _projects(actor: Actor) -> Select[Project]:
     return select(Project).where(Project.org_id == actor.org_id, Project.is_test == actor.is_test)
+
+
+# Lookups on every task create, built once: building a statement costs more than running it.
+_PROJECT_BY_NAME = select(Project).where(
+    Project.org_id == bindparam("org_id"),
+    Project.is_test == bindparam("is_test"),
+    Project.name == bindparam("name"),
+)
+_PROJECT_BY_ID = select(Project).where(
+    Project.org_id == bindparam("org_id"),
+    Project.is_test == bindparam("is_test"),
+    Project.id == bindparam("id"),
+)
+_BATCH_BY_NAME = select(Batch).where(
+    Batch.org_id == bindparam("org_id"),
+    Batch.is_test == bindparam("is_test"),
+    Batch.name == bindparam("name"),
+)
+
+
+def _scope(actor: Actor, **values: str) -> dict[str, Any]:
+    return {"org_id": actor.org_id, "is_test": actor.is_test, **values}
 
 
 def create_project(session: Session, actor: Actor, body: dict[str, Any], now: datetime) -> Project:
@@ -74,14 +96,14 @@ def _insert_unique(session: Session, row: Project | Batch, duplicate: Duplicate)
 
 
 def get_project(session: Session, actor: Actor, name: str) -> Project:
-    project = session.scalar(_projects(actor).where(Project.name == name))
+    project = session.scalar(_PROJECT_BY_NAME, _scope(actor, name=name))
     if project is None:
         raise NotFound(f"No project named '{name}'.", field="project")
     return project
 
 
 def get_project_by_id(session: Session, actor: Actor, project_id: str) -> Project:
-    project = session.scalar(_projects(actor).where(Project.id == project_id))
+    project = session.scalar(_PROJECT_BY_ID, _scope(actor, id=project_id))
     if project is None:
         raise NotFound("Project not found.", field="project")
     return project
@@ -178,10 +200,8 @@ def create_batch(session: Session, actor: Actor, body: dict[str, Any], now: date
 
 
 def get_batch(session: Session, actor: Actor, name: str, *, for_update: bool = False) -> Batch:
-    stmt = readable_batches(actor).where(Batch.name == name)
-    if for_update:
-        stmt = stmt.with_for_update()
-    batch = session.scalar(stmt)
+    stmt = _BATCH_BY_NAME.with_for_update() if for_update else _BATCH_BY_NAME
+    batch = session.scalar(stmt, _scope(actor, name=name))
     if batch is None:
         raise NotFound(f"No batch named '{name}'.", field="batch")
     return batch
