@@ -60,3 +60,43 @@ def test_threads_share_one_process_lock(tmp_path: Path) -> None:
         t.join()
     lock.close()
     assert peak == 1
+
+
+def test_try_acquire_fails_while_another_thread_holds_it(tmp_path: Path) -> None:
+    import threading
+
+    lock = WriteLock(str(tmp_path / "z.db"))
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert held.wait(10)
+    assert lock.acquire(blocking=False) is False
+    release.set()
+    t.join()
+    assert lock.acquire(blocking=False) is True
+    lock.release()
+    lock.close()
+
+
+def test_try_acquire_fails_while_another_process_holds_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "w.db")
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    holder = ctx.Process(target=_hold, args=(path, ready, 1.0))
+    holder.start()
+    assert ready.wait(30)
+    lock = WriteLock(path)
+    try:
+        assert lock.acquire(blocking=False) is False
+        # A refused try leaves nothing held: this thread can still wait its turn.
+        holder.join(10)
+        assert lock.acquire(blocking=False) is True
+        lock.release()
+    finally:
+        lock.close()

@@ -18,7 +18,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import orjson
@@ -70,10 +70,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(WRITE_OPTION):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
+        # Straight to the driver: this runs for every transaction, and nothing about BEGIN
+        # needs SQLAlchemy's statement machinery (caching, events, result objects).
+        immediate = conn.get_execution_options().get(WRITE_OPTION)
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        )
 
 
 class WriteLock:
@@ -85,20 +87,31 @@ class WriteLock:
         if database_file:
             self._fd = os.open(database_file + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
 
-    def __enter__(self) -> None:
-        self._thread_lock.acquire()
+    def acquire(self, *, blocking: bool = True) -> bool:
+        if not self._thread_lock.acquire(blocking):
+            return False
         if self._fd is not None:
             try:
                 # Blocks in the kernel (the GIL is released) until the other process unlocks.
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._thread_lock.release()
+                return False
             except BaseException:
                 self._thread_lock.release()
                 raise
+        return True
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._thread_lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
     def close(self) -> None:
         if self._fd is not None:
@@ -128,8 +141,28 @@ class Database:
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
         """One transaction: committed when the block ends normally, rolled back otherwise."""
-        lock = self._write_lock if write and self._write_lock is not None else nullcontext()
-        with lock:
+        lock = self._write_lock if write else None
+        if lock is not None:
+            lock.acquire()
+        with self._transaction(write=write, held=lock) as session:
+            yield session
+
+    def claim_writer(self, *, wait: bool = True) -> AbstractContextManager[Session] | None:
+        """A write unit of work whose turn to write has already come (SQLite only).
+
+        The write lock is taken now (waiting for it when ``wait``, else None when another thread
+        or process holds it) and released when the returned block ends, in whichever thread.
+        That lets a caller wait for its turn in one thread and write in another.
+        """
+        if self._write_lock is None:
+            raise RuntimeError("claim_writer is for SQLite, whose writers take turns")
+        if not self._write_lock.acquire(blocking=wait):
+            return None
+        return self._transaction(write=True, held=self._write_lock)
+
+    @contextmanager
+    def _transaction(self, *, write: bool, held: WriteLock | None) -> Iterator[Session]:
+        try:
             session = self.session(write=write)
             try:
                 yield session
@@ -142,6 +175,9 @@ class Database:
                 # For a read, close() alone ends the transaction: it releases the connection
                 # (which rolls back) without first expiring every loaded object.
                 session.close()
+        finally:
+            if held is not None:
+                held.release()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -7,10 +7,14 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from steelyard.accounts.schemas import Actor
+from steelyard.api import transactions
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep
+from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
+from steelyard.callbacks import urls
 from steelyard.config import Settings
 from steelyard.errors import ValidationError
 from steelyard.projects import service as projects
@@ -36,12 +40,22 @@ def _one(session: Session, task: Task) -> dict[str, Any]:
     summary="Create a task of a type",
     openapi_extra=bodies.body(bodies.CreateTaskBody),
 )
-def create_task(
+async def create_task(
     task_type: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
-) -> dict[str, Any]:
-    with db.unit_of_work() as session:
-        task = service.create_task(session, actor, task_type, body, clock.now())
-        return _one(session, task)
+) -> JSONDoc:
+    # The callback host's DNS lookup (for the SSRF check) happens here, in a thread, rather
+    # than on the event loop or under the database's write lock.
+    callback = body.get("callback_url") if isinstance(body, dict) else None
+    if isinstance(callback, str) and urls.needs_lookup(callback):
+        await run_in_threadpool(urls.look_up, callback)
+    created = await transactions.write(
+        db, service.create_named_task, actor, task_type, body, clock.now()
+    )
+    return JSONDoc(
+        task_to_scale(
+            created.task, project_name=created.project_name, batch_name=created.batch_name
+        )
+    )
 
 
 @router.post("/evaluation_tasks/{task_type}", summary="Create an evaluation (gold) task")
