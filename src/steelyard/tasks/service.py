@@ -116,9 +116,6 @@ def create_named_task(
             f"Project '{project.name}' holds {project.type} tasks, not {type_name}.",
             field="project",
         )
-    if unique_id is not None:
-        _ensure_unique_id_free(session, actor, unique_id)
-
     values: dict[str, Any] = {
         "task_id": new_id(),
         "org_id": actor.org_id,
@@ -139,14 +136,14 @@ def create_named_task(
         **_unset_at_create(),
     }
     try:
-        # On PostgreSQL a concurrent create with the same unique_id can pass the check above;
-        # the savepoint keeps the transaction usable to answer 409. SQLite writers are
-        # serialised, so the check is final there and the savepoint's round trips are skipped.
+        # A unique_id already in use is found by the unique constraint rather than by a lookup
+        # first (one statement less on every create). On PostgreSQL a violation dooms the
+        # transaction, so the insert runs in a savepoint; SQLite undoes just the statement.
+        # A concurrent create with the same unique_id makes PostgreSQL wait for the other
+        # transaction, then report the violation: either way the answer is the same 409.
         with session.begin_nested() if not _is_sqlite(session) else nullcontext():
             seq = session.execute(_INSERT_TASK, values).scalar_one()
     except IntegrityError:
-        # Lost a race on unique_id with a concurrent create (PostgreSQL waits for the other
-        # transaction, then reports the violation): answer as if we had seen it first.
         if unique_id is not None:
             _ensure_unique_id_free(session, actor, unique_id)
         raise
