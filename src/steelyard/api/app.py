@@ -85,7 +85,9 @@ def create_app(
     http_transport: httpx.BaseTransport | None = None,
 ) -> FastAPI:
     """Build the app. ``http_transport`` is the seam for outgoing HTTP (callbacks, imports)."""
-    db = Database(settings.resolved_database_url, echo=settings.sql_echo)
+    db = Database(
+        settings.resolved_database_url, echo=settings.sql_echo, background_checkpoints=True
+    )
     allow_private_targets(settings.allow_private_callbacks)
     runner: Any = None
 
