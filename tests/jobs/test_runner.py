@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -114,6 +115,34 @@ def test_a_job_not_yet_due_waits(
     assert runner.run_once() == 0
     clock.advance(30)
     assert runner.run_once() == 1
+
+
+def test_an_idle_poll_takes_no_write_transaction(
+    fresh_db: Database,
+    job_settings: Settings,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On SQLite a write transaction takes the write lock from the requests; polling an empty
+    (or not yet due) queue twice a second must not."""
+    handler = Recorder()
+    runner = runner_for(fresh_db, job_settings, clock, handler)
+    with fresh_db.unit_of_work() as session:
+        later = outbox.enqueue(session, KIND, {}, org_id=None, now=clock.now())
+        later.run_at = clock.now() + timedelta(seconds=30)
+    writes = []
+    unit_of_work = fresh_db.unit_of_work
+
+    def spy(*, write: bool = True) -> Any:
+        writes.append(write)
+        return unit_of_work(write=write)
+
+    monkeypatch.setattr(fresh_db, "unit_of_work", spy)
+    assert runner.run_once() == 0
+    assert True not in writes
+    clock.advance(30)
+    assert runner.run_once() == 1
+    assert True in writes
 
 
 def test_failures_retry_with_exponential_backoff_then_fail(

@@ -16,12 +16,12 @@ import logging
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
 import httpx
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
 from steelyard.callbacks.urls import allow_private_targets
@@ -131,6 +131,8 @@ class JobRunner:
     def claim(self, limit: int) -> list[ClaimedJob]:
         now = self.clock.now()
         lease = timedelta(seconds=self.settings.job_lease_seconds)
+        if not self._anything_due(now):
+            return []
         with self.db.unit_of_work() as session:
             # Jobs whose runner died (lease lapsed) first: they are the oldest work.
             stale = (
@@ -165,6 +167,19 @@ class JobRunner:
                     )
                 )
         return claimed
+
+    def _anything_due(self, now: datetime) -> bool:
+        """Whether a claim would find work, asked in a read transaction.
+
+        The runner polls twice a second; on SQLite a claim is a write transaction, which would
+        take the write lock from the requests each time even with nothing to do.
+        """
+        due = or_(
+            and_(Job.status == "running", Job.locked_until < now),
+            and_(Job.status == "queued", Job.run_at <= now),
+        )
+        with self.db.unit_of_work(write=False) as session:
+            return session.scalar(select(Job.id).where(due).limit(1)) is not None
 
     def _execute(self, job: ClaimedJob) -> None:
         if self._stopping():
