@@ -276,3 +276,36 @@ def test_last_tasks_finishing_together_complete_the_batch(
         assert race(10, submit) == [200] * 10
         status = http.get(f"/v1/batches/{batch}/status", auth=key).json()
         assert (status["status"], status["completed"], status["pending"]) == ("completed", 10, 0)
+
+
+def test_a_key_seen_by_many_requests_at_once_is_looked_up_once(
+    server: LiveServer, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key cache is empty for a new key (as after it expires): concurrent requests with it
+    share one database lookup, and a wrong key fails all of them alike."""
+    from steelyard.api import deps
+
+    lookups: Counter[str] = Counter()
+    real = deps._authenticate
+
+    def counting(request: Any, kind: str, secret: str) -> Any:
+        lookups[secret] += 1
+        import time
+
+        time.sleep(0.2)  # hold the lookup open while the others arrive
+        return real(request, kind, secret)
+
+    monkeypatch.setattr(deps, "_authenticate", counting)
+
+    def get(key: str) -> Callable[[int, threading.Barrier], int]:
+        def job(_i: int, barrier: threading.Barrier) -> int:
+            with httpx.Client(base_url=server.v1, timeout=30) as http:
+                barrier.wait()
+                return http.get("/projects", auth=auth(key)).status_code
+
+        return job
+
+    assert race(20, get(org.live_key)) == [200] * 20
+    assert lookups[org.live_key] == 1
+    assert race(20, get("live_" + "0" * 48)) == [401] * 20
+    assert lookups["live_" + "0" * 48] <= 2  # failures are not cached; stragglers may retry

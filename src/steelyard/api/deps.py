@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -47,6 +48,9 @@ class _ActorCache:
         self.ttl, self.size = ttl, size
         self._items: dict[str, tuple[float, Actor]] = {}
         self._lock = threading.Lock()
+        #: Lookups in flight. When an entry expires under load, every request holding that key
+        #: misses at once; they share one lookup instead of each sending a thread to the database.
+        self.pending: dict[str, asyncio.Future[Actor]] = {}
 
     def get(self, key: str) -> Actor | None:
         with self._lock:
@@ -94,9 +98,27 @@ async def get_actor(request: Request) -> Actor:
     cached = cache.get(secret)
     if cached is not None:
         return cached
-    actor = await run_in_threadpool(_authenticate, request, kind, secret)
+    loop = asyncio.get_running_loop()
+    pending = cache.pending.get(secret)
+    if pending is not None and pending.get_loop() is loop:
+        return await asyncio.shield(pending)
+    future: asyncio.Future[Actor] = loop.create_future()
+    cache.pending[secret] = future
+    try:
+        actor = await run_in_threadpool(_authenticate, request, kind, secret)
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            future.set_exception(exc)
+            future.exception()  # retrieved here: nobody else may be waiting for it
+        else:
+            future.cancel()
+        raise
+    finally:
+        if cache.pending.get(secret) is future:
+            del cache.pending[secret]
     if actor.kind == "api_key":
         cache.put(secret, actor)
+    future.set_result(actor)
     return actor
 
 
