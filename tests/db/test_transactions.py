@@ -109,3 +109,23 @@ def test_each_backend_writes_where_it_should(db: Database, backend: str) -> None
         return await transactions.write(db, where) == threading.get_ident()
 
     assert asyncio.run(main()) is (backend == "sqlite")
+
+
+def test_the_loop_gets_a_turn_between_queued_writes(sqlite_db: Database) -> None:
+    """One write per turn of the event loop: a request that arrives while writes are queued is
+    read (and queued behind them) before the next write runs, so writes go in arrival order."""
+    order: list[str] = []
+
+    def work(session: Session, name: str) -> None:
+        _insert(session, len(order))
+        order.append(name)
+
+    async def main() -> None:
+        tasks = [
+            asyncio.create_task(transactions.write(sqlite_db, work, f"w{i}")) for i in range(3)
+        ]
+        asyncio.get_running_loop().call_soon(order.append, "turn")
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert order == ["w0", "turn", "w1", "w2"]
