@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from steelyard.accounts import service as accounts
+from steelyard.accounts.schemas import Actor
+from steelyard.api import transactions
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep
+from steelyard.api.responses import JSONDoc
 from steelyard.tasks import repository
 from steelyard.tasks.serialize import task_to_scale
 from steelyard.timefmt import iso
@@ -39,45 +44,55 @@ def login(body: LoginBody, db: DbDep, clock: ClockDep) -> TokenOut:
     summary="Lease the next task (204 when there is none)",
     responses={204: {"description": "No task is available now."}},
 )
-def next_task(
+async def next_task(
     actor: ActorDep,
     db: DbDep,
     clock: ClockDep,
     settings: SettingsDep,
     project: str | None = Query(None, description="stay within this project"),
-) -> Any:
-    with db.unit_of_work() as session:
-        lease = workflow.next_assignment(
-            session,
-            actor,
-            project_name=project,
-            now=clock.now(),
-            lease_seconds=settings.lease_seconds,
-        )
-        if lease is None:
-            return Response(status_code=204)
-        project_names, batch_names = repository.names_for(session, [lease.task])
-        task = task_to_scale(
-            lease.task,
-            project_name=project_names.get(lease.task.project_id or ""),
-            batch_name=batch_names.get(lease.task.batch_id or ""),
-        )
-        return {
-            "assignment_id": lease.assignment.id,
-            "task": task,
-            "lease_expires_at": iso(lease.assignment.expires_at),
-        }
+) -> Response:
+    # A lease is a short write: on SQLite it runs on the event loop (see api.transactions).
+    offer = await transactions.write(
+        db, _lease_next, actor, project, clock.now(), settings.lease_seconds
+    )
+    return Response(status_code=204) if offer is None else JSONDoc(offer)
+
+
+def _lease_next(
+    session: Session, actor: Actor, project: str | None, now: datetime, lease_seconds: int
+) -> dict[str, Any] | None:
+    lease = workflow.next_assignment(
+        session, actor, project_name=project, now=now, lease_seconds=lease_seconds
+    )
+    if lease is None:
+        return None
+    project_names, batch_names = repository.names_for(session, [lease.task])
+    task = task_to_scale(
+        lease.task,
+        project_name=project_names.get(lease.task.project_id or ""),
+        batch_name=batch_names.get(lease.task.batch_id or ""),
+    )
+    return {
+        "assignment_id": lease.assignment.id,
+        "task": task,
+        "lease_expires_at": iso(lease.assignment.expires_at),
+    }
 
 
 @router.post("/work/{assignment_id}/submit", tags=["work"], summary="Submit a response")
-def submit(
+async def submit(
     assignment_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
+) -> JSONDoc:
+    return JSONDoc(await transactions.write(db, _submit, actor, assignment_id, body, clock.now()))
+
+
+def _submit(
+    session: Session, actor: Actor, assignment_id: str, body: Any, now: datetime
 ) -> dict[str, Any]:
-    with db.unit_of_work() as session:
-        assignment, task = workflow.submit(session, actor, assignment_id, body, clock.now())
-        return {
-            "assignment_id": assignment.id,
-            "task_id": task.task_id,
-            "status": task.status,
-            "submitted_at": iso(assignment.submitted_at) if assignment.submitted_at else None,
-        }
+    assignment, task = workflow.submit(session, actor, assignment_id, body, now)
+    return {
+        "assignment_id": assignment.id,
+        "task_id": task.task_id,
+        "status": task.status,
+        "submitted_at": iso(assignment.submitted_at) if assignment.submitted_at else None,
+    }
