@@ -63,6 +63,7 @@ def test_a_long_log_starts_over_while_writers_keep_writing(tmp_path: Path) -> No
 def test_a_serving_database_hands_checkpoints_to_its_thread(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     db = Database(f"sqlite:///{path}", background_checkpoints=True)
+    assert "steelyard-checkpoint" not in {t.name for t in threading.enumerate()}
     try:
         with db.unit_of_work() as s:
             assert s.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0

@@ -1,5 +1,5 @@
-"""``create_named_task`` inserts with Core and attaches the task as persistent: every column
-loaded (reading it never queries again), and later changes in the same transaction are saved."""
+"""``create_named_task`` inserts with Core. A live task comes back as a ``TaskRow`` holding what
+was stored; a test-mode task is attached to the session fully loaded, and completed at once."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from steelyard.db.base import new_id
 from steelyard.db.engine import Database
 from steelyard.projects import service as projects
 from steelyard.tasks import service
-from steelyard.tasks.models import Task, TaskCount, TaskTag
+from steelyard.tasks.models import Task, TaskCount, TaskRow, TaskTag
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 BODY = {
@@ -35,18 +35,22 @@ def _actor(db: Database, *, is_test: bool) -> Actor:
     return actor
 
 
-def test_live_task_is_attached_fully_loaded_and_counted(db: Database) -> None:
+def test_a_task_row_has_every_column_of_a_task() -> None:
+    columns = {attr.key for attr in inspect(Task).column_attrs}
+    assert set(TaskRow.__slots__) == columns
+
+
+def test_live_task_is_inserted_tagged_and_counted(db: Database) -> None:
     actor = _actor(db, is_test=False)
     with db.unit_of_work() as s:
         created = service.create_named_task(s, actor, "categorization", BODY, NOW)
         task = created.task
-        state = inspect(task)
-        assert state.persistent and not state.unloaded and not state.expired_attributes
+        assert isinstance(task, TaskRow)
         assert (created.project_name, created.batch_name) == ("p", None)
-        task.priority = 7  # a change after the insert is flushed like any other
     with db.unit_of_work(write=False) as s:
         stored = s.scalars(select(Task).where(Task.task_id == task.task_id)).one()
-        assert (stored.seq, stored.priority, stored.status) == (task.seq, 7, "pending")
+        for column in TaskRow.__slots__:
+            assert getattr(stored, column) == getattr(task, column), column
         assert stored.metadata_ == {"k": 1} and stored.tags == ["a", "b"]
         assert stored.audits == [] and stored.response is None
         tags = s.scalars(select(TaskTag.tag).where(TaskTag.task_seq == task.seq)).all()
@@ -70,7 +74,13 @@ def test_test_mode_task_completes_in_the_same_transaction(db: Database) -> None:
     actor = _actor(db, is_test=True)
     with db.unit_of_work() as s:
         task = service.create_named_task(s, actor, "categorization", BODY, NOW).task
+        state = inspect(task)
+        assert state.persistent and not state.unloaded and not state.expired_attributes
     with db.unit_of_work(write=False) as s:
         stored = s.scalars(select(Task).where(Task.task_id == task.task_id)).one()
         assert stored.status == "completed"
         assert stored.response is not None and stored.response["category"] in ("good", "bad")
+        counts = s.scalars(
+            select(TaskCount.status).where(TaskCount.org_id == actor.org_id, TaskCount.n > 0)
+        ).all()
+        assert counts == ["completed"]

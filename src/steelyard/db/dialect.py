@@ -19,8 +19,11 @@ _INCREMENT = text(
 
 
 def increment_count(session: Session, key: dict[str, Any], delta: int) -> None:
-    """``task_counts[key].n += delta``, creating the row when missing (an atomic upsert)."""
-    session.execute(_INCREMENT, {**key, "n": delta})
+    """``task_counts[key].n += delta``, creating the row when missing (an atomic upsert).
+
+    Run on the session's connection: the ORM adds nothing to a text statement but its cost.
+    """
+    session.connection().execute(_INCREMENT, {**key, "n": delta})
 
 
 def skip_locked(session: Session, stmt: Select[Any]) -> Select[Any]:

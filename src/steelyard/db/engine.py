@@ -157,8 +157,10 @@ class Database:
         if self.is_sqlite:
             self._write_lock = WriteLock(None if in_memory else database_file)
             if checkpoints and database_file:
+                # Started by the first write: an app that is built but never serves (OpenAPI
+                # export, some tests) writes nothing and needs no thread.
                 self._checkpointer = Checkpointer(database_file, self._write_lock)
-                self._checkpointer.start()
+        self._checkpointer_started = False
 
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()
@@ -187,6 +189,9 @@ class Database:
 
     @contextmanager
     def _transaction(self, *, write: bool, held: WriteLock | None) -> Iterator[Session]:
+        if write and not self._checkpointer_started and self._checkpointer is not None:
+            self._checkpointer_started = True
+            self._checkpointer.start()
         try:
             session = self.session(write=write)
             try:

@@ -34,12 +34,17 @@ class Project(Base):
 
     @property
     def params(self) -> dict[str, Any]:
-        if not self.param_history:
-            return {}
-        current = dict(self.param_history[-1])
-        current.pop("version", None)
-        current.pop("created_at", None)
-        return current
+        return current_params(self.param_history)
+
+
+def current_params(param_history: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The params now in force: the last version, without its bookkeeping keys."""
+    if not param_history:
+        return {}
+    current = dict(param_history[-1])
+    current.pop("version", None)
+    current.pop("created_at", None)
+    return current
 
 
 class Batch(Base):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
-from steelyard.projects.models import Batch, Project
+from steelyard.projects.models import Batch, Project, current_params
 from steelyard.tasks.models import TaskCount
 from steelyard.tasktypes import registry
 from steelyard.validation import (
@@ -50,6 +50,41 @@ _BATCH_BY_NAME = select(Batch).where(
     Batch.is_test == bindparam("is_test"),
     Batch.name == bindparam("name"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRef:
+    """What a task create needs of its project, read as one row without the ORM."""
+
+    id: str
+    name: str
+    type: str
+    params: dict[str, Any]
+
+
+_REF_COLUMNS = (Project.id, Project.name, Project.type, Project.param_history)
+_REF_SCOPE = (Project.org_id == bindparam("org_id"), Project.is_test == bindparam("is_test"))
+_PROJECT_REF_BY_NAME = select(*_REF_COLUMNS).where(*_REF_SCOPE, Project.name == bindparam("name"))
+_PROJECT_REF_BY_ID = select(*_REF_COLUMNS).where(*_REF_SCOPE, Project.id == bindparam("id"))
+
+
+def project_ref(
+    session: Session, actor: Actor, *, name: str | None = None, project_id: str | None = None
+) -> ProjectRef:
+    """The project named ``name`` (or with id ``project_id``) in the caller's scope."""
+    if name is not None:
+        row = session.connection().execute(_PROJECT_REF_BY_NAME, _scope(actor, name=name)).first()
+        if row is None:
+            raise NotFound(f"No project named '{name}'.", field="project")
+    else:
+        row = (
+            session.connection()
+            .execute(_PROJECT_REF_BY_ID, _scope(actor, id=project_id or ""))
+            .first()
+        )
+        if row is None:
+            raise NotFound("Project not found.", field="project")
+    return ProjectRef(id=row[0], name=row[1], type=row[2], params=current_params(row[3]))
 
 
 def _scope(actor: Actor, **values: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +81,43 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+@dataclass(slots=True)
+class TaskRow:
+    """A task as just inserted, without the ORM: what the create path answers with.
+
+    Same attribute names as ``Task`` (``tests/tasks/test_create_service.py`` checks they stay
+    in step), so ``serialize.task_to_scale`` takes either.
+    """
+
+    seq: int
+    task_id: str
+    org_id: str
+    is_test: bool
+    project_id: str | None
+    batch_id: str | None
+    type: str
+    status: str
+    instruction: str | None
+    params: dict[str, Any]
+    response: dict[str, Any] | None
+    confidence: float | None
+    metadata_: dict[str, Any]
+    tags: list[str]
+    unique_id: str | None
+    callback_url: str | None
+    callback_succeeded: bool | None
+    priority: int
+    customer_review_status: str | None
+    customer_review_comments: list[str]
+    prior_responses: list[Any]
+    audits: list[dict[str, Any]]
+    error: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
 
 
 class TaskTag(Base):

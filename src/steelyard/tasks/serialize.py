@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from steelyard.tasks.models import Task
+from steelyard.tasks.models import Task, TaskRow
 from steelyard.timefmt import iso
 
 
 def task_to_scale(
-    task: Task,
+    task: Task | TaskRow,
     *,
     project_name: str | None,
     batch_name: str | None,
