@@ -17,13 +17,19 @@ def _hold(path: str, ready: mp.Event, seconds: float) -> None:  # type: ignore[t
     lock.close()
 
 
-def test_other_process_waits_then_gets_the_lock_promptly(tmp_path: Path) -> None:
-    path = str(tmp_path / "x.db")
+def _holder(path: str, seconds: float) -> mp.process.BaseProcess:
+    """Another process that holds the lock on ``path`` for ``seconds`` (it holds it on return)."""
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
-    holder = ctx.Process(target=_hold, args=(path, ready, 0.5))
+    holder = ctx.Process(target=_hold, args=(path, ready, seconds))
     holder.start()
     assert ready.wait(30)
+    return holder
+
+
+def test_other_process_waits_then_gets_the_lock_promptly(tmp_path: Path) -> None:
+    path = str(tmp_path / "x.db")
+    holder = _holder(path, 0.5)
     lock = WriteLock(path)
     start = time.monotonic()
     with lock:
@@ -86,11 +92,7 @@ def test_try_acquire_fails_while_another_thread_holds_it(tmp_path: Path) -> None
 
 def test_try_acquire_fails_while_another_process_holds_it(tmp_path: Path) -> None:
     path = str(tmp_path / "w.db")
-    ctx = mp.get_context("spawn")
-    ready = ctx.Event()
-    holder = ctx.Process(target=_hold, args=(path, ready, 1.0))
-    holder.start()
-    assert ready.wait(30)
+    holder = _holder(path, 1.0)
     lock = WriteLock(path)
     try:
         assert lock.acquire(blocking=False) is False

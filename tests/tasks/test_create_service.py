@@ -1,4 +1,4 @@
-"""``create_named_task`` inserts with Core. A live task comes back as a ``TaskRow`` holding what
+"""``create_task`` inserts with Core. A live task comes back as a ``TaskRow`` holding what
 was stored; a test-mode task is attached to the session fully loaded, and completed at once."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_a_task_row_has_every_column_of_a_task() -> None:
 def test_live_task_is_inserted_tagged_and_counted(db: Database) -> None:
     actor = _actor(db, is_test=False)
     with db.unit_of_work() as s:
-        created = service.create_named_task(s, actor, "categorization", BODY, NOW)
+        created = service.create_task(s, actor, "categorization", BODY, NOW)
         task = created.task
         assert isinstance(task, TaskRow)
         assert (created.project_name, created.batch_name) == ("p", None)
@@ -64,8 +64,8 @@ def test_live_task_is_inserted_tagged_and_counted(db: Database) -> None:
 def test_two_tasks_do_not_share_their_list_columns(db: Database) -> None:
     actor = _actor(db, is_test=False)
     with db.unit_of_work() as s:
-        one = service.create_named_task(s, actor, "categorization", {**BODY, "unique_id": "a"}, NOW)
-        two = service.create_named_task(s, actor, "categorization", {**BODY, "unique_id": "b"}, NOW)
+        one = service.create_task(s, actor, "categorization", {**BODY, "unique_id": "a"}, NOW)
+        two = service.create_task(s, actor, "categorization", {**BODY, "unique_id": "b"}, NOW)
         one.task.audits.append({"x": 1})
         assert two.task.audits == []
 
@@ -73,7 +73,7 @@ def test_two_tasks_do_not_share_their_list_columns(db: Database) -> None:
 def test_test_mode_task_completes_in_the_same_transaction(db: Database) -> None:
     actor = _actor(db, is_test=True)
     with db.unit_of_work() as s:
-        task = service.create_named_task(s, actor, "categorization", BODY, NOW).task
+        task = service.create_task(s, actor, "categorization", BODY, NOW).task
         state = inspect(task)
         assert state.persistent and not state.unloaded and not state.expired_attributes
     with db.unit_of_work(write=False) as s:

@@ -52,18 +52,6 @@ COMMON_KEYS = (
 MAX_TAGS = 100
 
 
-def create_task(
-    session: Session,
-    actor: Actor,
-    type_name: str,
-    body: Any,
-    now: datetime,
-    *,
-    rng: random.Random | None = None,
-) -> Task | TaskRow:
-    return create_named_task(session, actor, type_name, body, now, rng=rng).task
-
-
 @dataclass(frozen=True)
 class NamedTask:
     """A new task with its project's and batch's names, which its wire form shows."""
@@ -73,7 +61,7 @@ class NamedTask:
     batch_name: str | None
 
 
-def create_named_task(
+def create_task(
     session: Session,
     actor: Actor,
     type_name: str,

@@ -48,9 +48,7 @@ async def create_task(
     callback = body.get("callback_url") if isinstance(body, dict) else None
     if isinstance(callback, str) and urls.needs_lookup(callback):
         await run_in_threadpool(urls.look_up, callback)
-    created = await transactions.write(
-        db, service.create_named_task, actor, task_type, body, clock.now()
-    )
+    created = await transactions.write(db, service.create_task, actor, task_type, body, clock.now())
     return JSONDoc(
         task_to_scale(
             created.task, project_name=created.project_name, batch_name=created.batch_name
