@@ -56,10 +56,17 @@ def test_a_cached_private_answer_is_still_refused(dns: dict[str, Any]) -> None:
     assert dns["calls"] == 1
 
 
-def test_failed_lookups_are_not_cached(dns: dict[str, Any]) -> None:
+def test_failed_lookups_are_remembered_for_less_long(
+    dns: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     urls.check_callback_target("https://nowhere.example.com/", field="callback_url")
+    assert not urls.needs_lookup("https://nowhere.example.com/")
+    now = urls.time.monotonic()
+    monkeypatch.setattr(urls.time, "monotonic", lambda: now + urls.DNS_FAILURE_TTL + 1)
     assert urls.needs_lookup("https://nowhere.example.com/")
-    urls.look_up("https://nowhere.example.com/")
+    dns["answers"]["nowhere.example.com"] = "10.1.2.3"  # it resolves now, to a private address
+    with pytest.raises(ValidationError):
+        urls.check_callback_target("https://nowhere.example.com/", field="callback_url")
     assert dns["calls"] == 2
 
 

@@ -82,8 +82,10 @@ def check_callback_target(target: str, *, field: str) -> str:
 
 
 #: Seconds a lookup is reused. Tasks of one customer share a callback host, and a create must
-#: not wait on DNS each time (nor hold the database's write lock while it does).
+#: not wait on DNS each time (nor hold the database's write lock while it does). A name that
+#: does not resolve is let through (see ``check_url``) and remembered for less long.
 DNS_TTL = 60.0
+DNS_FAILURE_TTL = 10.0
 _resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
 _MAX_RESOLVED = 4096
 
@@ -96,11 +98,12 @@ def resolve_host(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError, OSError):
-        return []
-    addresses = sorted({str(info[4][0]).split("%")[0] for info in infos})
+        addresses, ttl = [], DNS_FAILURE_TTL
+    else:
+        addresses, ttl = sorted({str(info[4][0]).split("%")[0] for info in infos}), DNS_TTL
     if len(_resolved) >= _MAX_RESOLVED:
         _resolved.clear()
-    _resolved[key] = (time.monotonic() + DNS_TTL, addresses)
+    _resolved[key] = (time.monotonic() + ttl, addresses)
     return addresses
 
 
