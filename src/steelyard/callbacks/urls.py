@@ -30,7 +30,12 @@ def is_email(target: str) -> bool:
     return bool(_EMAIL.match(target))
 
 
-def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def private_targets_allowed() -> bool:
+    return _allow_private
+
+
+def forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, private, link-local, multicast, reserved or unspecified (IPv4-mapped too)."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return (
@@ -64,12 +69,12 @@ def check_url(url: str, *, field: str, resolve: bool = True) -> str:
     except ValueError:
         literal = None
     if literal is not None:
-        if _forbidden(literal):
+        if forbidden(literal):
             raise _refused(field, host)
         return url
     if resolve:
         for address in resolve_host(host, parts.port or (443 if parts.scheme == "https" else 80)):
-            if _forbidden(ipaddress.ip_address(address)):
+            if forbidden(ipaddress.ip_address(address)):
                 raise _refused(field, host)
     return url
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from steelyard import __version__
 from steelyard.accounts import security
 from steelyard.accounts.schemas import Actor
+from steelyard.callbacks.transport import checked_transport
 from steelyard.callbacks.urls import check_url
 from steelyard.config import Settings
 from steelyard.errors import NotFound, TooLarge, ValidationError
@@ -152,7 +153,7 @@ def fetch_url(
     headers = {"User-Agent": f"Steelyard/{__version__}"}
     try:
         with httpx.Client(
-            transport=transport,
+            transport=transport or checked_transport(),
             timeout=settings.file_import_timeout_seconds,
             follow_redirects=False,
         ) as client:

@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
+from steelyard.callbacks.transport import checked_transport
 from steelyard.callbacks.urls import allow_private_targets
 from steelyard.clock import Clock
 from steelyard.config import Settings
@@ -303,7 +304,7 @@ class JobRunner:
         with self._http_lock:
             if self._http is None:
                 self._http = httpx.Client(
-                    transport=self.transport,
+                    transport=self.transport or checked_transport(),
                     timeout=self.settings.callback_timeout_seconds,
                     follow_redirects=False,
                 )
