@@ -35,9 +35,9 @@ def _actor(db: Database, *, is_test: bool) -> Actor:
     return actor
 
 
-def test_a_task_row_has_every_column_of_a_task() -> None:
-    columns = {attr.key for attr in inspect(Task).column_attrs}
-    assert set(TaskRow.__slots__) == columns
+def test_a_task_row_has_every_column_of_a_task_in_order() -> None:
+    # repository.page builds TaskRows positionally from the columns in this order.
+    assert list(TaskRow.__slots__) == [attr.key for attr in inspect(Task).column_attrs]
 
 
 def test_live_task_is_inserted_tagged_and_counted(db: Database) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from steelyard.errors import ValidationError
 from steelyard.projects.models import Batch, Project
-from steelyard.tasks.models import Task
+from steelyard.tasks.models import Task, TaskRow
 from steelyard.timefmt import iso
 
 #: Internal batch status → v2 enum.
@@ -68,7 +68,7 @@ def batch(b: Batch, *, project_obj: Project | None = None) -> dict[str, Any]:
 
 
 def task(
-    t: Task,
+    t: Task | TaskRow,
     *,
     project_obj: Project | None = None,
     batch_obj: Batch | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -18,13 +19,15 @@ from steelyard.api.scale_v2.common import (
 )
 from steelyard.projects import batch_control
 from steelyard.tasks import metadata, repository, service, v2wire
-from steelyard.tasks.models import Task
+from steelyard.tasks.models import Task, TaskRow
 from steelyard.validation import require_str
 
 router = APIRouter()
 
 
-def _render(session: Session, tasks: list[Task], expand: set[str]) -> list[dict[str, Any]]:
+def _render(
+    session: Session, tasks: Sequence[Task | TaskRow], expand: set[str]
+) -> list[dict[str, Any]]:
     project_objs = (
         projects_by_id(session, {t.project_id for t in tasks if t.project_id})
         if "project" in expand
