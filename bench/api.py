@@ -154,6 +154,9 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
         with db.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
     db.dispose()
+    # Write the fill out now: otherwise the kernel flushes hundreds of MB of it during the
+    # measurements, and the server's first checkpoint fsync waits for all of it.
+    os.sync()
     return keys
 
 
