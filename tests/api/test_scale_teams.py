@@ -104,6 +104,12 @@ def test_worker_sessions_cannot_use_the_scale_api(
         http.post("/v1/projects", json={"name": "x", "type": "imageannotation"}, headers=headers),
         401,
     )
+    # Task create checks the key in its own handler (it skips the router's dependencies).
+    task = {
+        "attachment": "https://example.com/a.jpg",
+        "geometries": {"box": {"objects_to_annotate": ["x"]}},
+    }
+    scale_error(http.post("/v1/task/imageannotation", json=task, headers=headers), 401)
     roles = {t["email"]: t["role"] for t in http.get("/v1/teams", auth=auth(org.live_key)).json()}
     assert roles == {email: "labeler"}
 

@@ -144,6 +144,11 @@ async def require_api_key(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
     return actor
 
 
+async def api_key_actor(request: Request) -> Actor:
+    """``require_api_key`` for a handler that resolves its caller itself (a hot path)."""
+    return await require_api_key(await get_actor(request))
+
+
 async def json_body(request: Request) -> Any:
     """The request's JSON body, or None when empty. Tolerates what the Scale client sends:
     ``Content-Type: application/json`` with no body, DELETE with a body, bare arrays."""
