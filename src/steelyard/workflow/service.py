@@ -69,23 +69,20 @@ def next_assignment(
 
     free = or_(Task.lease_expires_at.is_(None), Task.lease_expires_at <= now)
     # Tasks of a batch in staging wait for ``finalize`` (Scale: finalizing starts work); a paused
-    # batch's tasks wait for resume. Those batches are few and read first: a correlated NOT
+    # batch's tasks wait for resume. An uncorrelated NOT IN, computed once: a correlated NOT
     # EXISTS made PostgreSQL sort every pending task before taking one.
-    held_back = session.scalars(
-        select(Batch.id).where(
-            Batch.org_id == actor.org_id,
-            Batch.is_test == false(),
-            Batch.status.in_(("staging", "paused")),
-        )
-    ).all()
+    held_back = select(Batch.id).where(
+        Batch.org_id == actor.org_id,
+        Batch.is_test == false(),
+        Batch.status.in_(("staging", "paused")),
+    )
     stmt = select(Task.seq).where(
         Task.org_id == actor.org_id,
         Task.is_test == false(),  # "= false", not "IS false": only "=" can use the indexes
         Task.status == "pending",
         free,
+        or_(Task.batch_id.is_(None), Task.batch_id.not_in(held_back)),
     )
-    if held_back:
-        stmt = stmt.where(or_(Task.batch_id.is_(None), Task.batch_id.not_in(held_back)))
     if project_id is not None:
         stmt = stmt.where(Task.project_id == project_id)
     # One candidate at a time: locking several (SKIP LOCKED) while taking only one hid the rest
@@ -96,13 +93,15 @@ def next_assignment(
         seq = session.scalar(stmt)
         if seq is None:
             return None
-        taken = session.execute(
+        # Compare-and-set, and the leased task back in the same statement.
+        leased = session.execute(
             update(Task)
             .where(Task.seq == seq, Task.status == "pending", free)
             .values(lease_expires_at=expires)
-            .execution_options(synchronize_session=False)
-        )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            .returning(Task)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        ).scalar_one_or_none()
+        if leased is None:
             continue
         # An earlier holder whose lease ran out loses it for good.
         session.execute(
@@ -121,8 +120,6 @@ def next_assignment(
         )
         session.add(assignment)
         session.flush()
-        leased = session.get(Task, seq, populate_existing=True)
-        assert leased is not None
         return Lease(assignment, leased)
     return None
 
