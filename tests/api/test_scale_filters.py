@@ -273,3 +273,32 @@ def test_task_timestamps_are_scale_style(server: LiveServer, org: Org) -> None:
         parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         assert abs(parsed - datetime.now(UTC)) < timedelta(minutes=5)
         assert len(stamp.split(".")[1]) == 4  # milliseconds and Z
+
+
+def test_a_listing_counts_its_total_once(server: LiveServer, org: Org, http: httpx.Client) -> None:
+    """Filters the status counters cannot answer (tags, time windows...) are counted row by row;
+    the count of the first page rides in ``next_token`` so a listing counts once, not per page.
+    Totals the counters answer stay live."""
+    c = client(server, org.test_key)
+    image_project(c, "once")
+    tagged = [
+        image_task(c, project="once", tags=["a", "b"] if i % 2 else ["a"]).id for i in range(5)
+    ]
+    key = auth(org.test_key)
+
+    def get(params: dict[str, object]) -> dict[str, object]:
+        r = http.get("/v1/tasks", params=params, auth=key)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    first = get({"project": "once", "tags": "a", "limit": 2})
+    plain = get({"project": "once", "limit": 2})
+    assert (first["total"], plain["total"]) == (5, 5)
+    image_task(c, project="once", tags=["a"])
+    later = get({"project": "once", "tags": "a", "limit": 2, "next_token": first["next_token"]})
+    assert later["total"] == 5  # as counted when the listing started
+    assert get({"project": "once", "limit": 2, "next_token": plain["next_token"]})["total"] == 6
+    # Both tags: driven from the first, the second checked per task.
+    both = get({"project": "once", "tags": ["a", "b"], "limit": 100})
+    assert [d["task_id"] for d in both["docs"]] == tagged[1::2]
+    assert both["total"] == 2

@@ -15,7 +15,6 @@ from steelyard.accounts.schemas import Actor
 from steelyard.db.engine import Database
 from steelyard.db.migrate import upgrade
 from steelyard.tasks import repository
-from steelyard.tasks.models import Task
 
 ACTOR = Actor(org_id="o" * 24, is_test=False, kind="api_key", role="admin")
 
@@ -38,7 +37,8 @@ EXPECTED = {
     "batch": "ix_tasks_batch_seq",
     "batch+status": "ix_tasks_batch_status_seq",
     "status": "ix_tasks_scope_status_seq",
-    "project+tags": "ix_tasks_project_seq",
+    # Driven from the tag: a rare tag is found without reading the project's tasks.
+    "project+tags": "ix_task_tags_tag",
 }
 
 
@@ -53,11 +53,10 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_page_uses_an_index_in_order(db: Database, shape: str) -> None:
-    stmt = repository._apply(repository.readable(ACTOR), SHAPES[shape], ACTOR)
-    stmt = stmt.where(Task.seq > 10).order_by(Task.seq).limit(101)
+    stmt = repository.page_statement(ACTOR, SHAPES[shape], after=10, limit=101)
     sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
     with db.engine.connect() as conn:
         plan = " | ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
     assert "SCAN tasks" not in plan, plan
     assert "TEMP B-TREE" not in plan, plan
-    assert f"USING INDEX {EXPECTED[shape]} " in plan, plan
+    assert f"INDEX {EXPECTED[shape]} " in plan, plan  # USING INDEX or USING COVERING INDEX

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.orm.util import identity_key
 
 from steelyard import pagination
@@ -70,7 +70,16 @@ class TaskFilters:
         )
 
 
-def _apply(stmt: Select[Any], f: TaskFilters, actor: Actor) -> Select[Any]:
+def _apply(
+    stmt: Select[Any], f: TaskFilters, actor: Actor
+) -> tuple[Select[Any], InstrumentedAttribute[int]]:
+    """``stmt`` narrowed to the filters, and the column its pages are keyed and ordered on.
+
+    With tags, the first tag is a join driven from the tag index ``(org_id, tag, task_seq)``,
+    whose rows come in ``task_seq`` order: a rare tag is then found without reading every task
+    of the project (as a correlated EXISTS did). Pages are keyed on that ``task_seq``.
+    """
+    key: InstrumentedAttribute[int] = Task.seq
     if f.project_id is not None:
         stmt = stmt.where(Task.project_id == f.project_id)
     if f.batch_id is not None:
@@ -81,12 +90,22 @@ def _apply(stmt: Select[Any], f: TaskFilters, actor: Actor) -> Select[Any]:
         stmt = stmt.where(Task.type == f.type)
     if f.review_statuses:
         stmt = stmt.where(Task.customer_review_status.in_(f.review_statuses))
-    for tag in f.tags:
-        stmt = stmt.where(
-            exists().where(
-                TaskTag.task_seq == Task.seq, TaskTag.tag == tag, TaskTag.org_id == actor.org_id
-            )
+    if f.tags:
+        first, *others = f.tags
+        tagged = aliased(TaskTag, name="tagged")
+        stmt = stmt.join(
+            tagged,
+            and_(tagged.task_seq == Task.seq, tagged.org_id == actor.org_id, tagged.tag == first),
         )
+        key = tagged.task_seq
+        for tag in others:
+            stmt = stmt.where(
+                exists().where(
+                    TaskTag.task_seq == Task.seq,
+                    TaskTag.tag == tag,
+                    TaskTag.org_id == actor.org_id,
+                )
+            )
     if f.unique_ids:
         stmt = stmt.where(Task.unique_id.in_(f.unique_ids))
     if f.created_after is not None:
@@ -101,7 +120,7 @@ def _apply(stmt: Select[Any], f: TaskFilters, actor: Actor) -> Select[Any]:
         stmt = stmt.where(Task.completed_at >= f.completed_after)
     if f.completed_before is not None:
         stmt = stmt.where(Task.completed_at <= f.completed_before)
-    return stmt
+    return stmt, key
 
 
 @dataclass(frozen=True)
@@ -114,22 +133,44 @@ class TaskPage:
 _ROW_COLUMNS = [attr.columns[0] for attr in sa_inspect(Task).column_attrs]
 
 
+def page_statement(actor: Actor, f: TaskFilters, *, after: int | None, limit: int) -> Select[Any]:
+    """The statement for one page: rows after ``after`` in key order, ``limit`` of them."""
+    stmt, key = _apply(readable(actor), f, actor)
+    if after is not None:
+        stmt = stmt.where(key > after)
+    return stmt.with_only_columns(*_ROW_COLUMNS).order_by(key).limit(limit)
+
+
 def page(
-    session: Session, actor: Actor, f: TaskFilters, *, limit: int, token: str | None
+    session: Session,
+    actor: Actor,
+    f: TaskFilters,
+    *,
+    limit: int,
+    token: str | None,
+    total: int | None = None,
 ) -> TaskPage:
-    """One page in ``seq`` order, read as plain rows: a page is only serialized, and building
-    a hundred ORM objects cost as much as the query."""
-    stmt = _apply(readable(actor), f, actor)
-    if token:
-        stmt = stmt.where(Task.seq > pagination.decode("s", token))
-    stmt = stmt.with_only_columns(*_ROW_COLUMNS).order_by(Task.seq).limit(limit + 1)
+    """One page in key order, read as plain rows: a page is only serialized, and building
+    a hundred ORM objects cost as much as the query. ``total`` rides in the next token when
+    the filters are ones ``count`` has to count row by row."""
+    after = pagination.decode_keyset(token)[0] if token else None
+    stmt = page_statement(actor, f, after=after, limit=limit + 1)
     rows = [TaskRow(*row) for row in session.connection().execute(stmt)]
     more = len(rows) > limit
     rows = rows[:limit]
-    return TaskPage(rows, pagination.encode("s", rows[-1].seq) if more and rows else None)
+    last = rows[-1].seq if rows else None
+    carried = None if f.countable_from_counters else total
+    next_token = pagination.encode_keyset(last, carried) if more and last is not None else None
+    return TaskPage(rows, next_token)
 
 
-def count(session: Session, actor: Actor, f: TaskFilters) -> int:
+def count(session: Session, actor: Actor, f: TaskFilters, *, token: str | None = None) -> int:
+    """The listing's total: from the status counters when they can answer, else counted (once
+    per listing: later pages' tokens carry the first page's count)."""
+    if token and not f.countable_from_counters:
+        carried = pagination.decode_keyset(token)[1]
+        if carried is not None:
+            return carried
     if f.countable_from_counters:
         stmt = select(func.coalesce(func.sum(TaskCount.n), 0)).where(
             TaskCount.org_id == actor.org_id, TaskCount.is_test == actor.is_test
@@ -143,7 +184,7 @@ def count(session: Session, actor: Actor, f: TaskFilters) -> int:
         if f.type is not None:
             stmt = stmt.where(TaskCount.type == f.type)
         return int(session.scalar(stmt) or 0)
-    sub = _apply(
+    sub, _key = _apply(
         select(Task.seq).where(Task.org_id == actor.org_id, Task.is_test == actor.is_test), f, actor
     )
     return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)

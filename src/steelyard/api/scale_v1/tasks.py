@@ -271,8 +271,8 @@ def list_tasks(
             if filters.project_id is not None and b.project_id != filters.project_id:
                 raise ValidationError("That batch is not in that project.", field="batch")
             filters.batch_id = b.id
-        page = repository.page(session, actor, filters, limit=limit, token=next_token)
-        total = repository.count(session, actor, filters)
+        total = repository.count(session, actor, filters, token=next_token)
+        page = repository.page(session, actor, filters, limit=limit, token=next_token, total=total)
         project_names, batch_names = repository.names_for(session, page.tasks)
         base = settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
         docs = [
