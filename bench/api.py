@@ -6,7 +6,9 @@ takes rows; the HTTP create path is measured separately below), then a real `ste
 process is started and measured over HTTP:
 
 - create: POST /v1/task/categorization from 8 concurrent clients (Basic auth, live key)
-- list:   GET /v1/tasks with project + status filters, following next_token, and with batch
+- list:   GET /v1/tasks with project + status filters, following next_token; with batch; with
+          a tag one task in a hundred carries; with a time window (its total is counted on the
+          first page, then carried in next_token: both are shown)
 - work:   POST /api/work/next then POST /api/work/{id}/submit, one worker after another
 
 Usage: python bench/api.py [--sizes 10000,1000000] [--database-url URL] [--creates 2000]
@@ -51,7 +53,7 @@ def pct(values: list[float], q: float) -> float:
 
 def bulk_fill(url: str, n: int) -> dict[str, str]:
     """Create an org, project, batch, worker and n pending tasks straight in the database."""
-    from sqlalchemy import insert
+    from sqlalchemy import insert, literal, select, update
 
     from steelyard.accounts import service as accounts
     from steelyard.accounts.schemas import Actor
@@ -59,7 +61,7 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
     from steelyard.db.engine import Database
     from steelyard.db.migrate import upgrade
     from steelyard.projects import service as projects
-    from steelyard.tasks.models import Task, TaskCount
+    from steelyard.tasks.models import Task, TaskCount, TaskTag
 
     db = Database(url)
     upgrade(db.engine)
@@ -126,6 +128,16 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
             file=sys.stderr,
         )
     print(file=sys.stderr)
+    with db.unit_of_work() as s:
+        # One task in a hundred carries the tag "rare" (the "list tag" row).
+        rare = (Task.org_id == org_id) & (Task.seq % 100 == 0)
+        s.execute(update(Task).where(rare).values(tags=["rare"]))
+        s.execute(
+            insert(TaskTag).from_select(
+                ["task_seq", "tag", "org_id"],
+                select(Task.seq, literal("rare"), Task.org_id).where(rare),
+            )
+        )
     with db.unit_of_work() as s:
         in_batch = (n + 9) // 10
         completed = (n + 2) // 3
@@ -253,11 +265,13 @@ def measure_create(base: str, key: str, count: int, clients: int) -> list[float]
     return asyncio.run(all_clients())
 
 
-def measure_list(base: str, key: str, pages: int, query: dict[str, str]) -> list[float]:
+def measure_list(
+    base: str, key: str, pages: int, query: dict[str, str], *, warmup: int = 5
+) -> list[float]:
     latencies = []
     with httpx.Client(base_url=base, auth=(key, ""), timeout=30) as http:
         token = None
-        for i in range(pages + 5):
+        for i in range(pages + warmup):
             params = {**query, "limit": "100"}
             if token:
                 params["next_token"] = token
@@ -267,7 +281,7 @@ def measure_list(base: str, key: str, pages: int, query: dict[str, str]) -> list
             assert r.status_code == 200, r.text
             body = r.json()
             token = body["next_token"]
-            if i >= 5:
+            if i >= warmup:
                 latencies.append(dt)
             if not body["has_more"]:
                 token = None
@@ -321,6 +335,14 @@ def run_size(
         rows.append(("list project+status", pct(lat, 50), pct(lat, 99)))
         lat = measure_list(base, keys["live"], 200, {"batch": "bench-batch"})
         rows.append(("list batch", pct(lat, 50), pct(lat, 99)))
+        lat = measure_list(base, keys["live"], 50, {"project": "bench", "tags": "rare"})
+        rows.append(("list tag (1 task in 100)", pct(lat, 50), pct(lat, 99)))
+        # Counted row by row once per listing: the first page pays, the rest carry the total.
+        window = {"project": "bench", "start_time": "2000-01-01T00:00:00Z"}
+        first = [t for _ in range(5) for t in measure_list(base, keys["live"], 1, window, warmup=0)]
+        lat = measure_list(base, keys["live"], 200, window)
+        rows.append(("list time window, 1st page", pct(first, 50), pct(first, 99)))
+        rows.append(("list time window, next pages", pct(lat, 50), pct(lat, 99)))
         nexts, submits = measure_work(base, keys["worker"], 300)
         rows.append(("work next", pct(nexts, 50), pct(nexts, 99)))
         rows.append(("work submit", pct(submits, 50), pct(submits, 99)))
