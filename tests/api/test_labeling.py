@@ -311,6 +311,28 @@ def test_staging_batches_wait_for_finalize(
     assert r.json()["task"]["task_id"] == task.id
 
 
+def test_a_new_task_reopens_a_completed_batch(
+    server: LiveServer, org: Org, http: httpx.Client, worker: dict[str, str]
+) -> None:
+    from scaleapi.tasks import TaskType
+
+    c = client(server, org.live_key)
+    c.create_project("reopen", TaskType.ImageAnnotation, params={"geometries": BOXES})
+    c.create_batch("reopen", "b")
+    c.create_task(TaskType.ImageAnnotation, batch="b", attachment="https://example.com/a.jpg")
+    c.finalize_batch("b")
+    lease = _next(http, worker, project="reopen").json()
+    r = http.post(
+        f"/api/work/{lease['assignment_id']}/submit",
+        json={"response": {"annotations": [BOX]}},
+        headers=worker,
+    )
+    assert r.status_code == 200, r.text
+    assert c.get_batch("b").status == "completed"
+    c.create_task(TaskType.ImageAnnotation, batch="b", attachment="https://example.com/b.jpg")
+    assert c.get_batch("b").status == "in_progress"
+
+
 def test_paused_batches_wait_and_cancelled_batches_take_no_tasks(
     server: LiveServer, org: Org, http: httpx.Client, worker: dict[str, str]
 ) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -85,6 +85,40 @@ def project_ref(
         if row is None:
             raise NotFound("Project not found.", field="project")
     return ProjectRef(id=row[0], name=row[1], type=row[2], params=current_params(row[3]))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRef:
+    """What a task create needs of its batch, read as one row without the ORM."""
+
+    id: str
+    name: str
+    status: str
+    project_id: str
+
+
+_BATCH_REF_BY_NAME = select(Batch.id, Batch.name, Batch.status, Batch.project_id).where(
+    Batch.org_id == bindparam("org_id"),
+    Batch.is_test == bindparam("is_test"),
+    Batch.name == bindparam("name"),
+)
+
+
+def batch_ref(session: Session, actor: Actor, name: str) -> BatchRef:
+    row = session.connection().execute(_BATCH_REF_BY_NAME, _scope(actor, name=name)).first()
+    if row is None:
+        raise NotFound(f"No batch named '{name}'.", field="batch")
+    return BatchRef(id=row[0], name=row[1], status=row[2], project_id=row[3])
+
+
+def reopen_batch(session: Session, batch_id: str, now: datetime) -> None:
+    """A completed batch that takes a new task is in progress again (its callback fires again
+    when it completes)."""
+    session.connection().execute(
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.status == "completed")
+        .values(status="in_progress", completed_at=None, updated_at=now)
+    )
 
 
 def _scope(actor: Actor, **values: str) -> dict[str, Any]:

@@ -78,10 +78,7 @@ def create_task(
             f"Batch '{batch.name}' was cancelled; it takes no new tasks.", field="batch"
         )
     if batch is not None and batch.status == "completed":
-        # A new task reopens a completed batch (its callback fires again when it completes).
-        batch.status = "in_progress"
-        batch.completed_at = None
-        batch.updated_at = now
+        projects.reopen_batch(session, batch.id, now)
     unique_id = optional_str(body, "unique_id", max_length=500)
     if unique_id == "":
         unique_id = None
@@ -188,11 +185,11 @@ def _is_sqlite(session: Session) -> bool:
 
 def _resolve_scope(
     session: Session, actor: Actor, body: dict[str, Any]
-) -> tuple[projects.ProjectRef | None, Batch | None]:
+) -> tuple[projects.ProjectRef | None, projects.BatchRef | None]:
     project_name = optional_str(body, "project", max_length=300)
     batch_name = optional_str(body, "batch", max_length=300)
     project = projects.project_ref(session, actor, name=project_name) if project_name else None
-    batch = projects.get_batch(session, actor, batch_name) if batch_name else None
+    batch = projects.batch_ref(session, actor, batch_name) if batch_name else None
     if batch is not None:
         if project is None:
             project = projects.project_ref(session, actor, project_id=batch.project_id)
