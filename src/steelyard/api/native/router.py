@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from steelyard.accounts import service as accounts
 from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
-from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep
+from steelyard.api.deps import ClockDep, DbDep, get_actor, json_body
 from steelyard.api.responses import JSONDoc
 from steelyard.tasks import repository
 from steelyard.tasks.serialize import task_to_scale
@@ -45,15 +45,16 @@ def login(body: LoginBody, db: DbDep, clock: ClockDep) -> TokenOut:
     responses={204: {"description": "No task is available now."}},
 )
 async def next_task(
-    actor: ActorDep,
-    db: DbDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     project: str | None = Query(None, description="stay within this project"),
 ) -> Response:
-    # A lease is a short write: on SQLite it runs on the event loop (see api.transactions).
+    # A labeler's hot path: the caller is resolved here rather than through FastAPI's
+    # dependency solving (as for task create), and the lease is a short write that on SQLite
+    # runs on the event loop (see api.transactions).
+    actor = await get_actor(request)
+    state = request.app.state
     offer = await transactions.write(
-        db, _lease_next, actor, project, clock.now(), settings.lease_seconds
+        state.db, _lease_next, actor, project, state.clock.now(), state.settings.lease_seconds
     )
     return Response(status_code=204) if offer is None else JSONDoc(offer)
 
@@ -80,10 +81,13 @@ def _lease_next(
 
 
 @router.post("/work/{assignment_id}/submit", tags=["work"], summary="Submit a response")
-async def submit(
-    assignment_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
-) -> JSONDoc:
-    return JSONDoc(await transactions.write(db, _submit, actor, assignment_id, body, clock.now()))
+async def submit(assignment_id: str, request: Request) -> JSONDoc:
+    actor = await get_actor(request)
+    body = await json_body(request)
+    state = request.app.state
+    return JSONDoc(
+        await transactions.write(state.db, _submit, actor, assignment_id, body, state.clock.now())
+    )
 
 
 def _submit(
