@@ -24,6 +24,17 @@ WORKERS = 50
 TASK: dict[str, Any] = {"attachment": IMAGE, "geometries": BOXES}
 
 
+def _submit_at_once(
+    server: LiveServer, headers: dict[str, str], assignment_id: str, barrier: threading.Barrier
+) -> int:
+    """Submit an empty annotation the moment every racer is ready; the status code."""
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        c.get("/healthz")  # connect before the barrier, so the race is the requests
+        barrier.wait()
+        body = {"response": {"annotations": []}}
+        return c.post(f"/api/work/{assignment_id}/submit", json=body, headers=headers).status_code
+
+
 def race(n: int, job: Callable[[int, threading.Barrier], T]) -> list[T]:
     """Run ``job(i, barrier)`` in ``n`` threads; each calls ``barrier.wait()`` right before the
     request that races. Returns the results in thread order; re-raises a thread's exception."""
@@ -212,14 +223,7 @@ def test_twenty_tasks_fifty_workers(
     winners = [(h, r.json()["assignment_id"]) for h, r in results if r.status_code == 200]
 
     def submit(i: int, barrier: threading.Barrier) -> int:
-        headers, assignment_id = winners[i // 2]
-        with httpx.Client(base_url=server.url, timeout=60) as c:
-            c.get("/healthz")
-            barrier.wait()
-            body = {"response": {"annotations": []}}
-            return c.post(
-                f"/api/work/{assignment_id}/submit", json=body, headers=headers
-            ).status_code
+        return _submit_at_once(server, *winners[i // 2], barrier)
 
     statuses = race(2 * len(winners), submit)
     assert Counter(statuses) == {200: 20, 409: 20}, Counter(statuses)
@@ -264,14 +268,7 @@ def test_last_tasks_finishing_together_complete_the_batch(
         leases = [(h, r.json()["assignment_id"]) for h, r in _leases(server, workers)]
 
         def submit(i: int, barrier: threading.Barrier, leases: Any = leases) -> int:
-            headers, assignment_id = leases[i]
-            with httpx.Client(base_url=server.url, timeout=60) as c:
-                c.get("/healthz")
-                barrier.wait()
-                body = {"response": {"annotations": []}}
-                return c.post(
-                    f"/api/work/{assignment_id}/submit", json=body, headers=headers
-                ).status_code
+            return _submit_at_once(server, *leases[i], barrier)
 
         assert race(10, submit) == [200] * 10
         status = http.get(f"/v1/batches/{batch}/status", auth=key).json()

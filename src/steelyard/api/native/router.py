@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from steelyard.accounts import service as accounts
@@ -14,6 +14,7 @@ from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
 from steelyard.api.deps import ClockDep, DbDep, get_actor, json_body
 from steelyard.api.responses import JSONDoc
+from steelyard.api.scale_v1 import bodies
 from steelyard.tasks import repository
 from steelyard.tasks.serialize import task_to_scale
 from steelyard.timefmt import iso
@@ -80,7 +81,19 @@ def _lease_next(
     }
 
 
-@router.post("/work/{assignment_id}/submit", tags=["work"], summary="Submit a response")
+class SubmitBody(BaseModel):
+    """Documents the body; the handler reads it raw and the task type validates ``response``,
+    naming the field (``response.<field>``) when it does not fit the task."""
+
+    response: dict[str, Any] = Field(description="The label, in the task type's response shape.")
+
+
+@router.post(
+    "/work/{assignment_id}/submit",
+    tags=["work"],
+    summary="Submit a response",
+    openapi_extra=bodies.body(SubmitBody),
+)
 async def submit(assignment_id: str, request: Request) -> JSONDoc:
     actor = await get_actor(request)
     body = await json_body(request)
