@@ -64,3 +64,13 @@ class Forbidden(SteelyardError):
 
 class TooLarge(SteelyardError):
     code = "too_large"
+
+
+class RateLimited(SteelyardError):
+    """Too many requests (or failed sign-ins): try again after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(1, int(retry_after + 0.999))

@@ -27,6 +27,7 @@ SCALE_STATUS: dict[type[errors.SteelyardError], int] = {
     errors.NotFound: 404,
     errors.Duplicate: 409,
     errors.TooLarge: 413,
+    errors.RateLimited: 429,
 }
 NATIVE_STATUS: dict[type[errors.SteelyardError], int] = {
     **SCALE_STATUS,
@@ -40,9 +41,15 @@ def _is_scale(request: Request) -> bool:
 
 
 def _respond(
-    request: Request, status: int, message: str, code: str, field: str | None
+    request: Request,
+    status: int,
+    message: str,
+    code: str,
+    field: str | None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="steelyard"'} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Basic realm="steelyard"'}
     if _is_scale(request):
         body: dict[str, object] = {"status_code": status, "error": message}
         if field:
@@ -60,7 +67,10 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: errors.SteelyardError) -> JSONResponse:
         table = SCALE_STATUS if _is_scale(request) else NATIVE_STATUS
         status = next((s for cls, s in table.items() if isinstance(exc, cls)), 400)
-        return _respond(request, status, exc.message, exc.code, exc.field)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
+        )
+        return _respond(request, status, exc.message, exc.code, exc.field, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
