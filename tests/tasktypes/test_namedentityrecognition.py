@@ -132,3 +132,60 @@ def test_synthetic_response_is_always_valid(
     response = SPEC.synthetic_response(p, random.Random(seed))
     assert 1 <= len(response["annotations"]) <= 3
     assert SPEC.validate_response(p, response) == response
+
+
+# -- nested labels (Scale's NERLabel ``children``) ------------------------------------------
+
+NESTED = [
+    "person",
+    {"name": "ORG", "description": "An organization", "children": [{"name": "COMPANY"}, "NGO"]},
+    {"name": "place", "children": [{"name": "city", "children": [{"name": "capital"}]}]},
+]
+
+
+def test_children_are_labels_a_span_may_carry() -> None:
+    p = SPEC.validate_params(params(labels=NESTED))
+    assert p["labels"] == NESTED  # echoed as sent
+    for label in ("COMPANY", "NGO", "capital", "ORG"):
+        out = SPEC.validate_response(p, {"annotations": [span(0, 12, label)]})
+        assert out["annotations"][0]["label"] == label
+    with invalid("annotations.0.label"):
+        SPEC.validate_response(p, {"annotations": [span(0, 12, "animal")]})
+
+
+@pytest.mark.parametrize(
+    ("labels", "field"),
+    [
+        ([{"name": "ORG", "children": "COMPANY"}], "labels.0.children"),
+        ([{"name": "ORG", "children": []}], "labels.0.children"),
+        ([{"name": "ORG", "children": [{"description": "no name"}]}], "labels.0.children.0.name"),
+        ([{"name": "ORG", "children": [7]}], "labels.0.children.0"),
+        ([{"name": "ORG", "children": ["ORG"]}], "labels.0.children.0"),
+        (["NGO", {"name": "ORG", "children": ["NGO"]}], "labels.1.children.0"),
+        (
+            [{"name": "ORG", "children": [{"name": "x", "description": 3}]}],
+            "labels.0.children.0.description",
+        ),
+    ],
+)
+def test_bad_children_name_the_field(labels: list[Any], field: str) -> None:
+    with invalid(field):
+        SPEC.validate_params(params(labels=labels))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32))
+def test_synthetic_responses_draw_on_child_labels(seed: int) -> None:
+    p = SPEC.validate_params(params(labels=NESTED, allow_overlap=True))
+    response = SPEC.synthetic_response(p, random.Random(seed))
+    assert SPEC.validate_response(p, response) == response
+
+
+def test_synthetic_responses_use_children() -> None:
+    p = SPEC.validate_params(params(labels=[{"name": "ORG", "children": ["COMPANY"]}]))
+    used = {
+        a["label"]
+        for seed in range(40)
+        for a in SPEC.synthetic_response(p, random.Random(seed))["annotations"]
+    }
+    assert used == {"ORG", "COMPANY"}

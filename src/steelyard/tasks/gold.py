@@ -40,7 +40,7 @@ def create_quality_task(
     own = {k: v for k, v in body.items() if k not in _NOT_PARAMS}
     defaults = {k: v for k, v in project.params.items() if k != "instruction"}
     alias = type_name.lower() if type_name.lower() in spec.aliases else None
-    params = spec.validate_params({**defaults, **own}, alias=alias)
+    params = spec.validate_params(spec.merge_params(defaults, own, alias=alias), alias=alias)
     expected = _response(spec, params, body["expected_response"], "expected_response")
     initial = body.get("initial_response")
     if initial is not None:

@@ -93,8 +93,9 @@ def create_task(
     own_params = {k: v for k, v in body.items() if k not in COMMON_KEYS}
     defaults = project.params if project is not None else {}
     project_instruction = defaults.get("instruction")
-    merged = {**{k: v for k, v in defaults.items() if k != "instruction"}, **own_params}
     alias = type_name.lower() if type_name.lower() in spec.aliases else None
+    project_params = {k: v for k, v in defaults.items() if k != "instruction"}
+    merged = spec.merge_params(project_params, own_params, alias=alias)
     params = spec.validate_params(merged, alias=alias)
     if project is not None and project.type not in (spec.name, *spec.aliases):
         raise ValidationError(

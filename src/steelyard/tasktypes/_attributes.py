@@ -152,9 +152,12 @@ def _parse_one(name: str, raw: Any, path: str) -> AttributeDef:
 
 
 def parse_attributes(
-    raw: Any, known_labels: set[str], path: str = "annotation_attributes"
+    raw: Any, known_labels: set[str] | None, path: str = "annotation_attributes"
 ) -> dict[str, AttributeDef]:
-    """Every definition, with conditions checked against the labels and the other names."""
+    """Every definition, with conditions checked against the labels and the other names.
+
+    ``known_labels`` is None when the labels are not known yet (a project's defaults without
+    geometries): label conditions are then checked when a task brings its labels."""
     defs = {
         name: _parse_one(name, value, at(path, name))
         for name, value in expect_object(raw, path).items()
@@ -162,7 +165,7 @@ def parse_attributes(
     for name, defn in defs.items():
         cond_path = at(at(path, name), "conditions")
         for label in sorted(defn.labels or ()):
-            if label not in known_labels:
+            if known_labels is not None and label not in known_labels:
                 fail(
                     at(at(cond_path, "label_condition"), "label"),
                     f"names {describe(label)}, which is not in any objects_to_annotate",

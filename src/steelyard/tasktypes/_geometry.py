@@ -100,13 +100,19 @@ class GeometryConfig:
     max_vertices: int | None = None
 
 
-def parse_geometry(kind: str, raw: Any, path: str) -> GeometryConfig:
-    """One geometry's options. ``path`` is ``geometries.box``, or ``""`` for legacy params."""
+def parse_geometry(kind: str, raw: Any, path: str, *, partial: bool = False) -> GeometryConfig:
+    """One geometry's options. ``path`` is ``geometries.box``, or ``""`` for legacy params.
+
+    ``partial`` (a legacy project's defaults) lets ``objects_to_annotate`` be left for the
+    task to give."""
     cfg = expect_object(raw, path or kind)
-    taxonomy = parse_taxonomy(
-        require(cfg, "objects_to_annotate", path, "a list of labels"),
-        at(path, "objects_to_annotate"),
-    )
+    if partial and cfg.get("objects_to_annotate") is None:
+        taxonomy = Taxonomy(leaves=(), parents={})
+    else:
+        taxonomy = parse_taxonomy(
+            require(cfg, "objects_to_annotate", path, "a list of labels"),
+            at(path, "objects_to_annotate"),
+        )
     if kind == "box":
         return GeometryConfig(
             kind,

@@ -26,6 +26,9 @@ class TaskTypeSpec(ABC):
     #: Which ``steelyard.quality`` consensus applies (``categorical``, ``boxes``, ``spans``,
     #: ``ranking``, ``text``...). The workflow engine reads it to aggregate redundant labels.
     aggregator: ClassVar[str] = "categorical"
+    #: The params a labeler is shown (``tasks.serialize.task_for_worker``): what the task asks
+    #: and about what. Anything else a customer put in the params stays with the customer.
+    worker_params: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def validate_params(
@@ -37,6 +40,26 @@ class TaskTypeSpec(ABC):
         handles itself (project, batch, callback_url, unique_id, metadata, tags, instruction).
         ``alias`` is the legacy name the task was created under, when it was one. Unknown extra
         keys are kept (Scale echoes what it was sent) unless they contradict the type.
+        """
+
+    def merge_params(
+        self, defaults: dict[str, Any], own: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        """A task's params before ``validate_params``: its project's ``defaults`` under its
+        ``own``. A key the task sends replaces the project's whole (as ``geometries`` does);
+        a type whose params come in alternative forms overrides this, so that the form the task
+        chose also replaces the project's other form."""
+        return {**defaults, **own}
+
+    @abstractmethod
+    def validate_defaults(
+        self, params: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        """Check a project's params, which are defaults for its tasks; return them unchanged.
+
+        Every key may be left out (a task supplies the rest), and every key present is checked
+        as on a task, with the same field paths. Checks that relate two keys run when both are
+        present, or refuse a key that can only ever apply together with one that is missing.
         """
 
     @abstractmethod

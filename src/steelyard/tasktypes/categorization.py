@@ -9,6 +9,10 @@ otherwise), ``attachment_type`` (text, image, website, video, pdf, audio; when o
 - ``taxonomies``: the newer form, ``{name: {type: "category", choices: [...],
   allow_multiple?, description?}}``.
 
+Project params are defaults; ``categories`` and ``taxonomies`` are two ways to ask the same
+question, so a task that asks with either replaces the project's question whole (its
+``category_ids`` too, which name the project's categories).
+
 Response: ``{"category": "x"}`` (a list when ``allow_multiple``) for ``categories``, and
 ``{"taxonomies": {name: ["x", ...]}}`` for ``taxonomies`` (a lone string is accepted and
 stored as a one-item list).
@@ -66,19 +70,31 @@ def _attachment_type(params: dict[str, Any]) -> str:
     return "image" if looks_like_url else "text"
 
 
-def _parse(params: dict[str, Any]) -> _Config:
-    attachment = require(params, "attachment", "", "the text or URL to categorize")
-    check_content(_attachment_type(params), attachment, "attachment")
-    if params.get("categories") is None and params.get("taxonomies") is None:
+#: The keys that say what a task asks; a task giving any of them replaces the project's.
+_QUESTION_KEYS = ("categories", "taxonomies", "category_ids")
+
+
+def _parse(params: dict[str, Any], *, partial: bool = False) -> _Config:
+    """The task's configuration; ``partial`` (a project's defaults) lets keys be left out."""
+    if not partial or params.get("attachment") is not None:
+        attachment = require(params, "attachment", "", "the text or URL to categorize")
+        check_content(_attachment_type(params), attachment, "attachment")
+    elif params.get("attachment_type") is not None:
+        _attachment_type(params)
+    if not partial and params.get("categories") is None and params.get("taxonomies") is None:
         fail("categories", "is required: a list of categories (or give taxonomies)")
+    opt_bool(params, "allow_multiple", "", False)
     categories = None
     if params.get("categories") is not None:
         names = string_list(params["categories"], "categories", "category")
         categories = _Question(tuple(names), opt_bool(params, "allow_multiple", "", False))
-        if params.get("category_ids") is not None:
-            for name in expect_object(params["category_ids"], "category_ids"):
-                if name not in names:
-                    fail(at("category_ids", name), "is not one of the categories")
+    if params.get("category_ids") is not None:
+        ids = expect_object(params["category_ids"], "category_ids")
+        if categories is None:
+            fail("category_ids", "names categories: give categories with it")
+        for name in ids:
+            if name not in categories.choices:
+                fail(at("category_ids", name), "is not one of the categories")
     taxonomies: dict[str, _Question] = {}
     if params.get("taxonomies") is not None:
         raw = expect_object(params["taxonomies"], "taxonomies")
@@ -121,6 +137,28 @@ def _fake_picks(question: _Question, rng: random.Random) -> list[str]:
 class Categorization(TaskTypeSpec):
     name = "categorization"
     aggregator = "categorical"
+    worker_params = (
+        "attachment",
+        "attachment_type",
+        "categories",
+        "allow_multiple",
+        "taxonomies",
+        "context_attachments",
+    )
+
+    def merge_params(
+        self, defaults: dict[str, Any], own: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        if any(own.get(key) is not None for key in _QUESTION_KEYS):
+            defaults = {k: v for k, v in defaults.items() if k not in _QUESTION_KEYS}
+        return {**defaults, **own}
+
+    def validate_defaults(
+        self, params: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        out = expect_params(params)
+        _parse(out, partial=True)
+        return out
 
     def validate_params(
         self, params: dict[str, Any], *, alias: str | None = None

@@ -71,6 +71,21 @@ def _parse(params: dict[str, Any]) -> tuple[list[str] | None, tuple[Field, ...] 
 class Comparison(TaskTypeSpec):
     name = "comparison"
     aggregator = "ranking"
+    worker_params = ("attachments", "attachment_type", "choices", "fields", "context_attachments")
+
+    def validate_defaults(
+        self, params: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        out = expect_params(params)
+        kind = "text"
+        if out.get("attachment_type") is not None:
+            kind = check_attachment_type(
+                out["attachment_type"], "attachment_type", ATTACHMENT_TYPES
+            )
+        if out.get("attachments") is not None:
+            _check_attachments(out, kind)
+        _parse(out)
+        return out
 
     def validate_params(
         self, params: dict[str, Any], *, alias: str | None = None

@@ -4,8 +4,14 @@ Params: ``attachment`` (image URL, required), ``attachment_type`` (``image``, th
 ``geometries`` (required; see ``_geometry``), ``annotation_attributes`` (optional; see
 ``_attributes``). The legacy single-geometry endpoints (``annotation`` for boxes,
 ``polygonannotation``, ``lineannotation``, ``pointannotation``) take ``objects_to_annotate``,
-``with_labels``, ``min_width``/``min_height`` and ``min_vertices``/``max_vertices`` at the top
-level; those become ``geometries`` here while the original keys stay in the params.
+``with_labels``, the box options (``min_width``, ``min_height``, ``can_rotate``,
+``integer_pixels``) and ``min_vertices``/``max_vertices`` at the top level; those become
+``geometries`` here while the original keys stay in the params.
+
+Project params are defaults (``merge_params``): a task's ``geometries`` replaces the project's
+whole. A legacy task that sends its own top-level keys replaces the project's ``geometries``
+too, and the project's options for that geometry (``geometries.box.min_width``...) stay
+defaults for the keys the task left out.
 
 Response: ``{"annotations": [{uuid, type, label, attributes, <geometry>}]}`` with box
 ``left/top/width/height`` (+ ``rotation``), polygon/line/ellipse ``vertices: [{x, y}]`` and
@@ -54,7 +60,10 @@ from steelyard.tasktypes.registry import register
 
 #: Legacy endpoint → (geometry, top-level keys that configure it).
 LEGACY: dict[str, tuple[str, tuple[str, ...]]] = {
-    "annotation": ("box", ("objects_to_annotate", "min_width", "min_height")),
+    "annotation": (
+        "box",
+        ("objects_to_annotate", "min_width", "min_height", "can_rotate", "integer_pixels"),
+    ),
     "polygonannotation": ("polygon", ("objects_to_annotate", "min_vertices", "max_vertices")),
     "lineannotation": ("line", ("objects_to_annotate", "min_vertices", "max_vertices")),
     "pointannotation": ("point", ("objects_to_annotate",)),
@@ -69,18 +78,23 @@ class _Config:
     labels_required: bool
 
 
-def _check_attachment(params: dict[str, Any]) -> None:
-    image = require(params, "attachment", "", "the URL of the image to annotate")
-    check_url(image, "attachment", image=True)
+def _check_attachment(params: dict[str, Any], *, partial: bool = False) -> None:
+    if not partial or params.get("attachment") is not None:
+        image = require(params, "attachment", "", "the URL of the image to annotate")
+        check_url(image, "attachment", image=True)
     if params.get("attachment_type") is not None:
         check_attachment_type(params["attachment_type"], "attachment_type", ("image",))
 
 
-def _parse(params: dict[str, Any]) -> _Config:
-    _check_attachment(params)
-    hint = f"an object with at least one of {', '.join(GEOMETRIES)}"
-    geometries = parse_geometries(require(params, "geometries", "", hint))
-    known_labels = {name for g in geometries.values() for name in g.taxonomy.parents}
+def _parse(params: dict[str, Any], *, partial: bool = False) -> _Config:
+    """The task's configuration; ``partial`` (a project's defaults) lets keys be left out."""
+    _check_attachment(params, partial=partial)
+    geometries: dict[str, GeometryConfig] = {}
+    known_labels: set[str] | None = None
+    if not partial or params.get("geometries") is not None:
+        hint = f"an object with at least one of {', '.join(GEOMETRIES)}"
+        geometries = parse_geometries(require(params, "geometries", "", hint))
+        known_labels = {name for g in geometries.values() for name in g.taxonomy.parents}
     attributes: dict[str, AttributeDef] = {}
     if params.get("annotation_attributes") is not None:
         attributes = parse_attributes(params["annotation_attributes"], known_labels)
@@ -103,6 +117,46 @@ class ImageAnnotation(TaskTypeSpec):
     name = "imageannotation"
     aliases = tuple(LEGACY)
     aggregator = "boxes"
+    worker_params = (
+        "attachment",
+        "attachment_type",
+        "geometries",
+        "annotation_attributes",
+        "with_labels",
+        "context_attachments",
+    )
+
+    def merge_params(
+        self, defaults: dict[str, Any], own: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        legacy = LEGACY.get((alias or "").lower())
+        if legacy is None or own.get("geometries") is not None:
+            return super().merge_params(defaults, own, alias=alias)
+        kind, keys = legacy
+        if all(own.get(key) is None for key in keys):
+            return super().merge_params(defaults, own, alias=alias)
+        # The task configures its geometry the legacy way, so the project's ``geometries`` must
+        # not shadow it (``validate_params`` builds ``geometries`` from the top-level keys).
+        # The project's options for this geometry stay defaults for the keys the task omits.
+        lifted: dict[str, Any] = {}
+        project_geometries = defaults.get("geometries")
+        if isinstance(project_geometries, dict) and isinstance(project_geometries.get(kind), dict):
+            lifted = {k: v for k, v in project_geometries[kind].items() if k in keys}
+        rest = {k: v for k, v in defaults.items() if k != "geometries"}
+        return {**lifted, **rest, **own}
+
+    def validate_defaults(
+        self, params: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        out = expect_params(params)
+        legacy = LEGACY.get((alias or "").lower())
+        if legacy is not None:
+            kind, keys = legacy
+            top = {key: out[key] for key in keys if out.get(key) is not None}
+            if top:
+                parse_geometry(kind, top, "", partial=True)
+        _parse(out, partial=True)
+        return out
 
     def validate_params(
         self, params: dict[str, Any], *, alias: str | None = None

@@ -1,9 +1,15 @@
 """``namedentityrecognition``: mark labelled spans of a text.
 
 Params: ``text`` (the non-empty text), or else ``attachment`` holding the text with
-``attachment_type`` ``text`` (the default); ``labels``: a non-empty list of unique labels,
-each a string or ``{name, description?, parent?}`` (``parent`` names another label);
-``allow_overlap`` (default false).
+``attachment_type`` ``text`` (the default); ``labels``: a non-empty list of labels, each a
+string or Scale's NERLabel ``{name, description?, children?}`` where ``children`` is a list of
+labels in the same form (nested labels: ``{"name": "ORG", "children": [{"name": "COMPANY"}]}``).
+``{name, parent}`` (``parent`` naming another label) is accepted too. Names are unique across
+the whole tree, and a span may carry any of them, a parent as well as a child (the general
+label when no child fits). ``allow_overlap`` (default false).
+
+Project params are defaults; ``text`` and ``attachment`` are two ways to give the text, so a
+task giving either replaces the project's text.
 
 Response: ``{"annotations": [{start, end, label, text}]}``: character offsets into the text
 with ``0 <= start < end <= len(text)`` and ``text == text[start:end]`` (filled in when
@@ -20,7 +26,6 @@ from typing import Any
 from steelyard.tasktypes._common import (
     at,
     check_attachment_type,
-    check_unique,
     describe,
     expect_int,
     expect_list,
@@ -44,47 +49,98 @@ class _Config:
     allow_overlap: bool
 
 
-def _text(params: dict[str, Any]) -> str:
+#: The keys that give the text; a task giving either replaces the project's.
+_TEXT_KEYS = ("text", "attachment", "attachment_type")
+
+
+def _text(params: dict[str, Any], *, partial: bool = False) -> str:
     if params.get("text") is not None:
         return expect_str(params["text"], "text")
-    if params.get("attachment") is None:
-        fail("text", "is required: the text to annotate (or give it as attachment)")
     if params.get("attachment_type") is not None:
         check_attachment_type(params["attachment_type"], "attachment_type", ("text",))
+    if params.get("attachment") is None:
+        if partial:
+            return ""
+        fail("text", "is required: the text to annotate (or give it as attachment)")
     return expect_str(params["attachment"], "attachment")
 
 
 def _labels(raw: Any) -> tuple[str, ...]:
-    items = expect_list(raw, "labels", non_empty=True)
+    """Every label name of the tree, parents before their children."""
     names: list[str] = []
+    paths: list[str] = []
     parents: dict[int, tuple[str, str]] = {}
-    for i, item in enumerate(items):
-        path = at("labels", i)
-        if isinstance(item, str):
-            names.append(expect_str(item, path))
-            continue
-        label = expect_object(item, path)
-        names.append(expect_str(require(label, "name", path, "the label's name"), at(path, "name")))
-        opt_str(label, "description", path)
-        parent = opt_str(label, "parent", path)
-        if parent is not None:
-            parents[i] = (parent, at(path, "parent"))
-    check_unique(names, "labels", "label")
+
+    def walk(items: list[Any], items_path: str) -> None:
+        for i, item in enumerate(items):
+            path = at(items_path, i)
+            if isinstance(item, str):
+                names.append(expect_str(item, path))
+                paths.append(path)
+                continue
+            label = expect_object(item, path)
+            names.append(
+                expect_str(require(label, "name", path, "the label's name"), at(path, "name"))
+            )
+            paths.append(path)
+            opt_str(label, "description", path)
+            parent = opt_str(label, "parent", path)
+            if parent is not None:
+                parents[len(names) - 1] = (parent, at(path, "parent"))
+            if label.get("children") is not None:
+                children_path = at(path, "children")
+                walk(expect_list(label["children"], children_path, non_empty=True), children_path)
+
+    walk(expect_list(raw, "labels", non_empty=True), "labels")
+    seen: set[str] = set()
+    for name, path in zip(names, paths, strict=True):
+        if name in seen:
+            fail(path, f"repeats the label {describe(name)}; labels must be unique")
+        seen.add(name)
     for i, (parent, path) in parents.items():
-        if parent == names[i] or parent not in names:
+        if parent == names[i] or parent not in seen:
             fail(path, f"must name another label, got {describe(parent)}")
     return tuple(names)
 
 
-def _parse(params: dict[str, Any]) -> _Config:
-    text = _text(params)
-    labels = _labels(require(params, "labels", "", "a list of entity labels"))
+def _parse(params: dict[str, Any], *, partial: bool = False) -> _Config:
+    """The task's configuration; ``partial`` (a project's defaults) lets keys be left out."""
+    text = _text(params, partial=partial)
+    labels: tuple[str, ...] = ()
+    if not partial or params.get("labels") is not None:
+        labels = _labels(require(params, "labels", "", "a list of entity labels"))
     return _Config(text, labels, opt_bool(params, "allow_overlap", "", False))
+
+
+def _shown(labels: tuple[str, ...]) -> str:
+    return ", ".join(labels[:20]) + (", ..." if len(labels) > 20 else "")
 
 
 class NamedEntityRecognition(TaskTypeSpec):
     name = "namedentityrecognition"
     aggregator = "spans"
+    worker_params = (
+        "text",
+        "attachment",
+        "attachment_type",
+        "labels",
+        "allow_overlap",
+        "context_attachments",
+    )
+
+    def merge_params(
+        self, defaults: dict[str, Any], own: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        if any(own.get(key) is not None for key in _TEXT_KEYS):
+            defaults = {k: v for k, v in defaults.items() if k not in _TEXT_KEYS}
+        return {**defaults, **own}
+
+    def validate_defaults(
+        self, params: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        out = expect_params(params)
+        _parse(out, partial=True)
+        return out
 
     def validate_params(
         self, params: dict[str, Any], *, alias: str | None = None
@@ -117,11 +173,11 @@ class NamedEntityRecognition(TaskTypeSpec):
                     at(path, "end"),
                     f"must be after start ({start}) and at most {len(config.text)}, got {end}",
                 )
-            label = require(span, "label", path, f"one of {', '.join(config.labels)}")
+            label = require(span, "label", path, f"one of {_shown(config.labels)}")
             if label not in config.labels:
                 fail(
                     at(path, "label"),
-                    f"must be one of {', '.join(config.labels)}, got {describe(label)}",
+                    f"must be one of {_shown(config.labels)}, got {describe(label)}",
                 )
             covered = config.text[start:end]
             if span.get("text") is None:

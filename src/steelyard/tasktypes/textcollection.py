@@ -32,8 +32,9 @@ from steelyard.tasktypes.base import TaskTypeSpec
 from steelyard.tasktypes.registry import register
 
 
-def check_attachment_objects(raw: Any, path: str, form_ids: set[str]) -> None:
-    """``[{type, content, forms?}]``: Scale's TextCollectionAttachment list."""
+def check_attachment_objects(raw: Any, path: str, form_ids: set[str] | None) -> None:
+    """``[{type, content, forms?}]``: Scale's TextCollectionAttachment list. ``form_ids`` is
+    None when the fields are not known yet (a project's defaults without ``fields``)."""
     for i, item in enumerate(expect_list(raw, path, non_empty=True)):
         item_path = at(path, i)
         attachment = expect_object(item, item_path)
@@ -46,7 +47,8 @@ def check_attachment_objects(raw: Any, path: str, form_ids: set[str]) -> None:
         if attachment.get("forms") is not None:
             forms_path = at(item_path, "forms")
             for j, ref in enumerate(expect_list(attachment["forms"], forms_path)):
-                if expect_str(ref, at(forms_path, j)) not in form_ids:
+                ref = expect_str(ref, at(forms_path, j))
+                if form_ids is not None and ref not in form_ids:
                     fail(
                         at(forms_path, j),
                         f"names {describe(ref)}, which is not a field id of this task",
@@ -60,6 +62,17 @@ def _fields(params: dict[str, Any]) -> tuple[Field, ...]:
 class TextCollection(TaskTypeSpec):
     name = "textcollection"
     aggregator = "text"
+    worker_params = ("attachments", "fields", "context_attachments")
+
+    def validate_defaults(
+        self, params: dict[str, Any], *, alias: str | None = None
+    ) -> dict[str, Any]:
+        out = expect_params(params)
+        fields = _fields(out) if out.get("fields") is not None else None
+        if out.get("attachments") is not None:
+            ids = field_ids(fields) if fields is not None else None
+            check_attachment_objects(out["attachments"], "attachments", ids)
+        return out
 
     def validate_params(
         self, params: dict[str, Any], *, alias: str | None = None
