@@ -9,6 +9,7 @@ import httpx
 import scaleapi
 from scaleapi.tasks import Task, TaskType
 
+from steelyard.accounts import security
 from steelyard.accounts import service as accounts
 from steelyard.db.engine import Database
 from tests.conftest import LiveServer, basic
@@ -84,16 +85,9 @@ def make_worker(
     ``password_hash`` lets a test that needs many workers hash the password once.
     """
     email = f"w-{uuid.uuid4().hex[:12]}@example.com"
+    hashed = password_hash or security.hash_password(PASSWORD)  # slow: before the transaction
     with db.unit_of_work() as session:
-        user = accounts.create_user(
-            session,
-            org_id=org_id,
-            email=email,
-            password=None if password_hash else PASSWORD,
-            role=role,
-        )
-        if password_hash:
-            user.password_hash = password_hash
+        accounts.create_user(session, org_id=org_id, email=email, password_hash=hashed, role=role)
     return email
 
 

@@ -58,7 +58,11 @@ class Leases(RuleBasedStateMachine):
             self.workers = []
             for i in range(N_WORKERS):
                 user = accounts.create_user(
-                    s, org_id=org.id, email=f"w{i}-{org.id}@x.io", password=None, role="annotator"
+                    s,
+                    org_id=org.id,
+                    email=f"w{i}-{org.id}@x.io",
+                    password_hash=None,
+                    role="annotator",
                 )
                 self.workers.append(
                     Actor(

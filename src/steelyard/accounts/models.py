@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from steelyard.db.base import Base, UTCDateTime, new_id, utcnow
@@ -66,13 +66,49 @@ class ApiKey(Base):
 
 
 class LoginSession(Base):
-    """A bearer token handed out by ``POST /api/auth/login`` (stored hashed)."""
+    """A bearer token handed out by ``POST /api/auth/login`` (stored hashed), valid for one
+    organization only: the one chosen at sign-in."""
 
     __tablename__ = "login_sessions"
     __table_args__ = (Index("ix_login_sessions_user", "user_id"),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: What the owner sees and revokes a session by (the token itself is never shown again).
+    id: Mapped[str] = mapped_column(String(24), unique=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Invitation(Base):
+    """An organization's offer of a role to an email address; a membership only once the person
+    accepts. One row per (organization, email): inviting again renews it."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (UniqueConstraint("org_id", "email"), Index("ix_invitations_email", "email"))
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SignInFailures(Base):
+    """Consecutive failed sign-ins for one email (known or not: throttling an unknown email the
+    same way keeps the throttle from telling which accounts exist). Keyed by the email's
+    SHA-256, so mistyped addresses are not stored readable."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_last_failed_at", "last_failed_at"),)
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)

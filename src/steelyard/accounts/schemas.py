@@ -14,6 +14,8 @@ class Actor:
     kind: str  # "api_key" | "user"
     role: str
     user_id: str | None = None
+    #: The login session a ``user`` actor signed in with (what sign-out revokes).
+    session_id: str | None = None
 
     @property
     def is_customer(self) -> bool:

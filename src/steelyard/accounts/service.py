@@ -1,44 +1,42 @@
-"""Organizations, users, API keys, logins and the team (teammates) of an organization."""
+"""Organizations, users and memberships, API keys, and whom a credential belongs to.
+
+A user (one per email) is global; what a user may do is a membership in one organization.
+No organization can make someone a member: it invites (``accounts.invitations``) and the person
+accepts. Only the operator's CLI creates memberships directly, and it never changes an existing
+account's password. Every change that invalidates credentials (a key revoked, a user
+deactivated or removed, a role changed) calls ``auth_epoch.credentials_changed`` in its
+transaction, so cached authentication everywhere drops at once.
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from steelyard.accounts import security
-from steelyard.accounts.models import (
-    ROLES,
-    ApiKey,
-    LoginSession,
-    Membership,
-    Organization,
-    User,
-)
+from steelyard.accounts import auth_epoch, security, sessions
+from steelyard.accounts.models import ROLES, ApiKey, LoginSession, Membership, Organization, User
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import Duplicate, NotFound, Unauthorized, ValidationError
 
-SESSION_TTL = timedelta(days=7)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-#: Scale's teammate roles ↔ Steelyard's organization roles.
-SCALE_TO_ROLE = {
-    "labeler": "annotator",
-    "member": "reviewer",
-    "manager": "manager",
-    "admin": "admin",
-}
-ROLE_TO_SCALE = {
-    "annotator": "labeler",
-    "reviewer": "member",
-    "manager": "manager",
-    "admin": "admin",
-    "owner": "admin",
-}
+
+def normalize_email(email: str, *, field: str = "email") -> str:
+    email = email.strip().lower() if isinstance(email, str) else ""
+    if not _EMAIL.match(email) or len(email) > 320:
+        raise ValidationError(f"'{email}' is not a valid email address.", field=field)
+    return email
+
+
+def check_role(role: str, *, field: str = "role") -> str:
+    if role not in ROLES:
+        raise ValidationError(f"Role must be one of {', '.join(ROLES)}.", field=field)
+    return role
 
 
 @dataclass(frozen=True)
@@ -76,6 +74,9 @@ def get_organization(session: Session, org_id: str) -> Organization:
     return org
 
 
+# --- API keys ------------------------------------------------------------------------------
+
+
 def create_api_key(session: Session, org_id: str, *, is_test: bool, name: str | None = None) -> str:
     """Create a key and return it in plain text; only its hash is stored, so show it once."""
     key = security.new_api_key(is_test)
@@ -92,6 +93,26 @@ def create_api_key(session: Session, org_id: str, *, is_test: bool, name: str | 
     return key
 
 
+def list_api_keys(session: Session, org_id: str) -> list[ApiKey]:
+    return list(
+        session.scalars(
+            select(ApiKey).where(ApiKey.org_id == org_id).order_by(ApiKey.created_at, ApiKey.id)
+        )
+    )
+
+
+def revoke_api_key(session: Session, org_id: str, key_id: str, *, now: datetime) -> ApiKey:
+    """Revoke one of ``org_id``'s keys (again: no change). Effective at once everywhere."""
+    key = session.scalar(select(ApiKey).where(ApiKey.org_id == org_id, ApiKey.id == key_id))
+    if key is None:
+        raise NotFound(f"This organization has no API key '{key_id}'.", field="key_id")
+    if key.revoked_at is None:
+        key.revoked_at = now
+        session.flush()
+        auth_epoch.credentials_changed(session)
+    return key
+
+
 def authenticate_api_key(session: Session, key: str) -> Actor:
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == security.token_hash(key)))
     if row is None or row.revoked_at is not None:
@@ -99,157 +120,138 @@ def authenticate_api_key(session: Session, key: str) -> Actor:
     return Actor(org_id=row.org_id, is_test=row.is_test, kind="api_key", role="admin")
 
 
+# --- users and memberships -------------------------------------------------------------------
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
 def create_user(
     session: Session,
     *,
     org_id: str,
     email: str,
-    password: str | None,
+    password_hash: str | None,
     role: str,
+    existing: bool = False,
     first_name: str | None = None,
     last_name: str | None = None,
 ) -> User:
-    email = email.strip().lower()
-    if not _EMAIL.match(email):
-        raise ValidationError(f"'{email}' is not a valid email address.", field="email")
-    if role not in ROLES:
-        raise ValidationError(f"Role must be one of {', '.join(ROLES)}.", field="role")
-    if password is not None and len(password) < 8:
-        raise ValidationError("Password must have at least 8 characters.", field="password")
-    user = session.scalar(select(User).where(User.email == email))
+    """Make ``email`` a member of ``org_id`` (the operator's act, not an organization's).
+
+    ``password_hash`` comes from ``passwords.new_password_hash``, computed before the
+    transaction. An email that already has an account is refused unless ``existing``; then only
+    a membership is added and the account (password included) is left as it is.
+    """
+    email = normalize_email(email)
+    check_role(role)
+    user = find_user(session, email)
     if user is None:
         user = User(
-            email=email,
-            password_hash=security.hash_password(password) if password else None,
-            first_name=first_name,
-            last_name=last_name,
+            email=email, password_hash=password_hash, first_name=first_name, last_name=last_name
         )
         session.add(user)
         session.flush()
-    elif password:
-        user.password_hash = security.hash_password(password)
-    membership = session.scalar(
-        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user.id)
-    )
-    if membership is not None:
-        raise Duplicate(f"{email} is already a member of this organization.", field="email")
-    session.add(Membership(org_id=org_id, user_id=user.id, role=role))
-    session.flush()
+    elif not existing:
+        raise Duplicate(
+            f"{email} already has an account. Its password is never changed here; to add it to "
+            "this organization as it is, ask for an existing account explicitly "
+            "(steelyard user create --existing), or invite it.",
+            field="email",
+        )
+    add_membership(session, org_id=org_id, user=user, role=role)
     return user
 
 
-def login(session: Session, *, email: str, password: str, now: datetime) -> str:
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if (
-        user is None
-        or not user.is_active
-        or not security.verify_password(password, user.password_hash)
+def add_membership(session: Session, *, org_id: str, user: User, role: str) -> Membership:
+    if session.scalar(
+        select(Membership.id).where(Membership.org_id == org_id, Membership.user_id == user.id)
     ):
-        raise Unauthorized("Wrong email or password.")
+        raise Duplicate(f"{user.email} is already a member of this organization.", field="email")
+    membership = Membership(org_id=org_id, user_id=user.id, role=check_role(role))
+    session.add(membership)
+    session.flush()
+    return membership
+
+
+def _user(session: Session, email: str) -> User:
+    user = find_user(session, normalize_email(email))
+    if user is None:
+        raise NotFound(f"No user with the email {email.strip().lower()}.", field="email")
+    return user
+
+
+def set_user_active(session: Session, email: str, active: bool, *, now: datetime) -> User:
+    """Deactivating signs the user out everywhere, at once; the account and its history stay."""
+    user = _user(session, email)
+    if user.is_active != active:
+        user.is_active = active
+        session.flush()
+    if not active:
+        sessions.revoke_user_sessions(session, user.id, now=now)
+        auth_epoch.credentials_changed(session)
+    return user
+
+
+def remove_member(session: Session, org_id: str, email: str, *, now: datetime) -> User:
+    """Take ``email`` out of ``org_id``; that organization's sessions of the user end at once."""
+    user = _user(session, email)
     membership = session.scalar(
-        select(Membership).where(Membership.user_id == user.id).order_by(Membership.created_at)
+        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user.id)
     )
     if membership is None:
-        raise Unauthorized("This user belongs to no organization.")
-    token = security.new_token()
-    session.add(
-        LoginSession(
-            token_hash=security.token_hash(token),
-            user_id=user.id,
-            org_id=membership.org_id,
-            created_at=now,
-            expires_at=now + SESSION_TTL,
-        )
-    )
+        raise NotFound(f"{user.email} is not a member of this organization.", field="email")
+    session.delete(membership)
     session.flush()
-    return token
+    sessions.revoke_user_sessions(session, user.id, now=now, org_id=org_id)
+    auth_epoch.credentials_changed(session)
+    return user
+
+
+def memberships_of(session: Session, user_id: str) -> list[tuple[str, str, str]]:
+    """(org_id, org name, role) for each organization the user belongs to, by name."""
+    rows = session.execute(
+        select(Organization.id, Organization.name, Membership.role)
+        .join(Membership, Membership.org_id == Organization.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Organization.name)
+    ).all()
+    return [(org_id, name, role) for org_id, name, role in rows]
 
 
 def authenticate_token(session: Session, token: str, *, now: datetime) -> Actor:
-    row = session.get(LoginSession, security.token_hash(token))
-    if row is None or row.expires_at <= now:
-        raise Unauthorized("Invalid or expired session token.")
-    role = session.scalar(
-        select(Membership.role).where(
-            Membership.org_id == row.org_id, Membership.user_id == row.user_id
+    """The actor behind a session token: valid only for the organization chosen at sign-in,
+    while the session is neither expired nor revoked, the user active and still a member."""
+    row = session.execute(
+        select(
+            LoginSession.id,
+            LoginSession.user_id,
+            LoginSession.org_id,
+            LoginSession.expires_at,
+            LoginSession.revoked_at,
+            User.is_active,
+            Membership.role,
         )
-    )
-    if role is None:
+        .join(User, User.id == LoginSession.user_id)
+        .outerjoin(
+            Membership,
+            and_(
+                Membership.org_id == LoginSession.org_id,
+                Membership.user_id == LoginSession.user_id,
+            ),
+        )
+        .where(LoginSession.token_hash == security.token_hash(token))
+    ).first()
+    if row is None or row.expires_at <= now or row.revoked_at is not None or not row.is_active:
+        raise Unauthorized("Invalid, expired or revoked session token.")
+    if row.role is None:
         raise Unauthorized("This user no longer belongs to the organization.")
-    return Actor(org_id=row.org_id, is_test=False, kind="user", role=role, user_id=row.user_id)
-
-
-# --- team (Scale "teammates") -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Teammate:
-    email: str
-    role: str
-    first_name: str | None
-    last_name: str | None
-
-
-def list_team(session: Session, org_id: str) -> list[Teammate]:
-    rows = session.execute(
-        select(User, Membership.role)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.org_id == org_id)
-        .order_by(User.email)
-    ).all()
-    return [
-        Teammate(u.email, ROLE_TO_SCALE.get(role, role), u.first_name, u.last_name)
-        for u, role in rows
-    ]
-
-
-def _scale_role(team_role: str) -> str:
-    try:
-        return SCALE_TO_ROLE[team_role]
-    except KeyError:
-        raise ValidationError(
-            f"team_role must be one of {', '.join(SCALE_TO_ROLE)}.", field="team_role"
-        ) from None
-
-
-def _check_emails(emails: object) -> list[str]:
-    if not isinstance(emails, list) or not emails:
-        raise ValidationError("emails must be a non-empty list of email addresses.", field="emails")
-    out = []
-    for i, email in enumerate(emails):
-        if not isinstance(email, str) or not _EMAIL.match(email.strip()):
-            raise ValidationError(f"'{email}' is not a valid email address.", field=f"emails.{i}")
-        out.append(email.strip().lower())
-    return out
-
-
-def invite_teammates(
-    session: Session, org_id: str, emails: object, team_role: str
-) -> list[Teammate]:
-    role = _scale_role(team_role)
-    for email in _check_emails(emails):
-        user = session.scalar(select(User).where(User.email == email))
-        if user is not None and session.scalar(
-            select(Membership).where(Membership.org_id == org_id, Membership.user_id == user.id)
-        ):
-            continue  # inviting a member again changes nothing, as in Scale
-        create_user(session, org_id=org_id, email=email, password=None, role=role)
-    return list_team(session, org_id)
-
-
-def set_teammate_roles(
-    session: Session, org_id: str, emails: object, team_role: str
-) -> list[Teammate]:
-    role = _scale_role(team_role)
-    for i, email in enumerate(_check_emails(emails)):
-        membership = session.scalar(
-            select(Membership)
-            .join(User, User.id == Membership.user_id)
-            .where(Membership.org_id == org_id, User.email == email)
-        )
-        if membership is None:
-            raise NotFound(f"{email} is not a member of this team.", field=f"emails.{i}")
-        if membership.role != "owner":
-            membership.role = role
-    session.flush()
-    return list_team(session, org_id)
+    return Actor(
+        org_id=row.org_id,
+        is_test=False,
+        kind="user",
+        role=row.role,
+        user_id=row.user_id,
+        session_id=row.id,
+    )

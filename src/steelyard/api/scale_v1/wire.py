@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steelyard.accounts.service import Teammate
+from steelyard.accounts.team import Teammate
 from steelyard.projects.models import Batch, Project
 from steelyard.timefmt import iso
 
@@ -63,5 +63,6 @@ def teammate(t: Teammate) -> dict[str, Any]:
         "firstName": t.first_name,
         "lastName": t.last_name,
         "isStudioLabeler": t.role == "labeler",
-        "expiry": None,
+        # Set for a pending invitation (when it lapses), as Scale lists invited teammates.
+        "expiry": iso(t.expiry) if t.expiry else None,
     }
