@@ -21,6 +21,7 @@ from steelyard.validation import (
     optional_dict,
     optional_str,
     require_str,
+    under,
 )
 
 BATCH_STATUSES = ("staging", "in_progress", "completed")
@@ -130,6 +131,7 @@ def create_project(session: Session, actor: Actor, body: dict[str, Any], now: da
     type_name = require_str(body, "type")
     spec = registry.get(type_name)
     params = optional_dict(body, "params") or {}
+    _check_params(type_name.lower(), params)
     if session.scalar(_projects(actor).where(Project.name == name)) is not None:
         raise Duplicate(f"A project named '{name}' already exists.", field="name")
     project = Project(
@@ -193,11 +195,29 @@ def set_params(
     body = json_object(body)
     body = {k: v for k, v in body.items() if k not in ("version", "created_at")}
     previous = project.param_history[-1]["version"] if project.param_history else -1
-    entry = {**project.params, **body, "version": previous + 1, "created_at": _iso(now)}
+    params = {**project.params, **body}
+    _check_params(project.type, params)
+    entry = {**params, "version": previous + 1, "created_at": _iso(now)}
     project.param_history = [*project.param_history, entry]
     project.updated_at = now
     session.flush()
     return project
+
+
+def _check_params(type_name: str, params: dict[str, Any]) -> None:
+    """A project's params are defaults for its tasks: any key may be left for the tasks to give
+    (``attachment``, even ``geometries``), but every key present must be valid as a task's
+    would be, so that a bad template is refused here rather than breaking every later create.
+    Errors name the field under ``params`` (``params.geometries.box.min_width``)."""
+    instruction = params.get("instruction")
+    if instruction is not None and not isinstance(instruction, str):
+        raise ValidationError("params.instruction must be a string.", field="params.instruction")
+    spec = registry.get(type_name)
+    alias = type_name if type_name in spec.aliases else None
+    try:
+        spec.validate_defaults({k: v for k, v in params.items() if k != "instruction"}, alias=alias)
+    except ValidationError as exc:
+        raise under("params", exc) from None
 
 
 def task_template(project: Project) -> dict[str, Any]:
