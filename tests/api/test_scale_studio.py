@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 import scaleapi
@@ -13,29 +11,33 @@ from scaleapi.exceptions import (
     ScaleResourceNotFound,
 )
 from scaleapi.tasks import TaskType
-from scaleapi.teams import TeammateRole
 
-from tests.api.helpers import auth, client, image_project, image_task, name, scale_error
+from steelyard.db.engine import Database
+from tests.api.helpers import (
+    auth,
+    client,
+    image_project,
+    image_task,
+    make_worker,
+    name,
+    scale_error,
+)
 from tests.conftest import LiveServer, Org
 
 
-def _email() -> str:
-    return f"s-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def _team(c: scaleapi.ScaleClient, n: int) -> list[str]:
-    emails = [_email() for _ in range(n)]
-    c.invite_teammates(emails, TeammateRole.Labeler)
-    return emails
+def _team(db: Database, org: Org, n: int) -> list[str]:
+    """Members of ``org`` (an invitation is not a membership until accepted, and test keys
+    cannot manage the team, so they are made here)."""
+    return [make_worker(db, org.org_id) for _ in range(n)]
 
 
 def _assignments(c: scaleapi.ScaleClient) -> dict[str, list[str]]:
     return {e: sorted(a.assigned_projects) for e, a in c.list_studio_assignments().items()}
 
 
-def test_assignments(server: LiveServer, org: Org) -> None:
+def test_assignments(server: LiveServer, org: Org, db: Database) -> None:
     c = client(server, org.test_key)
-    x, y = _team(c, 2)
+    x, y = _team(db, org, 2)
     p1, p2 = image_project(c), image_project(c, project=f"team a/{name()}")
     assert c.list_studio_assignments() == {}
 
@@ -53,9 +55,11 @@ def test_assignments(server: LiveServer, org: Org) -> None:
     assert client(server, org.live_key).list_studio_assignments() == {}
 
 
-def test_assignment_errors_name_the_field(server: LiveServer, org: Org, http: httpx.Client) -> None:
+def test_assignment_errors_name_the_field(
+    server: LiveServer, org: Org, http: httpx.Client, db: Database
+) -> None:
     c = client(server, org.test_key)
-    (x,) = _team(c, 1)
+    (x,) = _team(db, org, 1)
     p1 = image_project(c)
     with pytest.raises(ScaleInvalidRequest) as bad:
         c.add_studio_assignments([x, "stranger@example.com"], [p1])
@@ -79,9 +83,9 @@ def test_assignment_errors_name_the_field(server: LiveServer, org: Org, http: ht
     scale_error(http.post("/v1/studio/assignments/add", json=["x"], auth=key), 400, "body")
 
 
-def test_project_groups(server: LiveServer, org: Org, http: httpx.Client) -> None:
+def test_project_groups(server: LiveServer, org: Org, http: httpx.Client, db: Database) -> None:
     c = client(server, org.test_key)
-    x, y, z = _team(c, 3)
+    x, y, z = _team(db, org, 3)
     project = image_project(c, project=f"team a/{name()}")  # a slash round-trips
     assert c.list_project_groups(project) == []
 
@@ -118,9 +122,9 @@ def test_project_groups(server: LiveServer, org: Org, http: httpx.Client) -> Non
     assert r.json()["field"] == "name"
 
 
-def test_studio_batches(server: LiveServer, org: Org, http: httpx.Client) -> None:
+def test_studio_batches(server: LiveServer, org: Org, http: httpx.Client, db: Database) -> None:
     c = client(server, org.live_key)  # live: tasks stay pending, so counts mean something
-    (x,) = _team(c, 1)
+    (x,) = _team(db, org, 1)
     project = image_project(c)
     other = name("studio")
     c.create_project(other, TaskType.ImageAnnotation, studio=True)
@@ -193,9 +197,11 @@ def test_completed_batches_are_not_listed(server: LiveServer, org: Org) -> None:
     assert [b.name for b in c.list_studio_batches()] == [staged]
 
 
-def test_another_org_sees_nothing(server: LiveServer, org: Org, other_org: Org) -> None:
+def test_another_org_sees_nothing(
+    server: LiveServer, org: Org, other_org: Org, db: Database
+) -> None:
     c = client(server, org.test_key)
-    (x,) = _team(c, 1)
+    (x,) = _team(db, org, 1)
     project = image_project(c)
     batch = name("b")
     c.create_batch(project, batch)
