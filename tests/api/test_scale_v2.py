@@ -175,7 +175,7 @@ def test_v2_errors(server: LiveServer, org: Org, http: httpx.Client) -> None:
     scale_error(http.get("/v2/tasks", params={"status": "done"}, headers=h), 400, "status")
     scale_error(http.get("/v2/tasks", params={"limit": 101}, headers=h), 400, "limit")
     scale_error(http.get("/v2/tasks", params={"next_token": "zz"}, headers=h), 400, "next_token")
-    scale_error(http.get("/v2/batches", params={"status": "canceled"}, headers=h), 400, "status")
+    scale_error(http.get("/v2/batches", params={"status": "done"}, headers=h), 400, "status")
     scale_error(http.post("/v2/task/metadata", json={"task_id": "x"}, headers=h), 400, "metadata")
     scale_error(http.post("/v2/batch", json={"name": "b"}, headers=h), 400, "project_id")
     scale_error(http.get("/v2/projects"), 401)

@@ -24,7 +24,11 @@ from steelyard.validation import (
     under,
 )
 
-BATCH_STATUSES = ("staging", "in_progress", "completed")
+#: Stored batch statuses. v1 reports them as stored (``canceled``, as every v1 status is
+#: spelled); v2 spells that one ``cancelled`` (``tasks.v2wire``).
+BATCH_STATUSES = ("staging", "in_progress", "completed", "paused", "canceled")
+#: Either API's spelling of a batch status → the stored one: both APIs filter with both.
+_BATCH_STATUS_SPELLINGS = {**{s: s for s in BATCH_STATUSES}, "cancelled": "canceled"}
 TEMPLATE_TYPES = ("textcollection", "chat", "chatexperimental", "chatlite", "multichat")
 
 
@@ -324,11 +328,7 @@ def list_batches(
     if project is not None:
         stmt = stmt.where(Batch.project_id == get_project(session, actor, project).id)
     if status is not None:
-        if status not in BATCH_STATUSES:
-            raise ValidationError(
-                f"status must be one of {', '.join(BATCH_STATUSES)}.", field="status"
-            )
-        stmt = stmt.where(Batch.status == status)
+        stmt = stmt.where(Batch.status == batch_status_filter(status))
     if start_time is not None:
         stmt = stmt.where(Batch.created_at >= start_time)
     if end_time is not None:
@@ -342,6 +342,16 @@ def list_batches(
     return BatchPage(
         docs=[(b, names[b.project_id]) for b in batches], total=total, limit=limit, offset=offset
     )
+
+
+def batch_status_filter(value: str) -> str:
+    """A batch status to filter on, in either API's spelling; the stored status."""
+    try:
+        return _BATCH_STATUS_SPELLINGS[value]
+    except KeyError:
+        raise ValidationError(
+            f"status must be one of {', '.join(BATCH_STATUSES)} (or cancelled).", field="status"
+        ) from None
 
 
 def project_name(session: Session, project_id: str) -> str:

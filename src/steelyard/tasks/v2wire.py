@@ -22,8 +22,6 @@ BATCH_STATUS_V2 = {
     "paused": "paused",
     "canceled": "cancelled",
 }
-#: v2 enum → internal batch status.
-BATCH_STATUS_INTERNAL = {v: k for k, v in BATCH_STATUS_V2.items()}
 
 TASK_EXPANDS = ("project", "batch")
 BATCH_EXPANDS = ("project",)
@@ -37,14 +35,6 @@ def check_choices(values: list[str], allowed: tuple[str, ...], field: str) -> se
                 f"{field} must be among {', '.join(allowed)}; got '{value}'.", field=field
             )
     return set(values)
-
-
-def batch_status_internal(value: str) -> str:
-    if value not in BATCH_STATUS_INTERNAL:
-        raise ValidationError(
-            f"status must be one of {', '.join(BATCH_STATUS_INTERNAL)}.", field="status"
-        )
-    return BATCH_STATUS_INTERNAL[value]
 
 
 def project(p: Project) -> dict[str, Any]:

@@ -74,7 +74,7 @@ def get_batches(
         project = batch_control.resolve_project(session, actor, project_id, project_name)
         filters = batch_control.BatchFilters(
             project_id=project.id if project else None,
-            status=v2wire.batch_status_internal(status) if status else None,
+            status=service.batch_status_filter(status) if status else None,
             created_after=after(created_after, "created_after"),
             created_before=before(created_before, "created_before"),
             completed_after=after(completed_after, "completed_after"),
