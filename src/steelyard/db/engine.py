@@ -30,6 +30,17 @@ from steelyard.db.checkpoint import Checkpointer
 
 WRITE_OPTION = "steelyard_write"
 
+#: Per thread: how many write units of work this thread is inside. Nothing in the product reads
+#: it; the test suite does (``tests/_write_lock_guard.py``), to fail any DNS lookup, outgoing
+#: connection or password hash made while a write transaction holds the database (SQLite's
+#: write lock, PostgreSQL's row locks). A thread-local counter costs next to nothing.
+_writing = threading.local()
+
+
+def in_write_transaction() -> bool:
+    """True while the calling thread runs inside a write unit of work."""
+    return bool(getattr(_writing, "depth", 0))
+
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -192,6 +203,11 @@ class Database:
         if write and not self._checkpointer_started and self._checkpointer is not None:
             self._checkpointer_started = True
             self._checkpointer.start()
+        # Counted in the thread that runs the block, which for ``claim_writer`` is not always
+        # the thread that took the lock.
+        depth = getattr(_writing, "depth", 0)
+        if write:
+            _writing.depth = depth + 1
         try:
             session = self.session(write=write)
             try:
@@ -206,6 +222,8 @@ class Database:
                 # (which rolls back) without first expiring every loaded object.
                 session.close()
         finally:
+            if write:
+                _writing.depth = depth
             if held is not None:
                 held.release()
 
