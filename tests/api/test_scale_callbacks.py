@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import scaleapi
 
 from steelyard.callbacks.service import verify_signature
 from steelyard.db.engine import Database
@@ -167,12 +168,11 @@ def test_batch_completion_callback(server: LiveServer, org: Org, receiver: Recei
     assert receiver.to("/batch")[0].headers["scale-callback-auth"] == org.callback_auth_key
 
 
-def test_email_callback_without_smtp_is_recorded_as_failed(
-    server: LiveServer, org: Org, receiver: Receiver
-) -> None:
+def test_email_callback_without_smtp_is_refused_at_create(server: LiveServer, org: Org) -> None:
+    # It used to be accepted and then fail at every delivery (issue 7, item 12).
     c = client(server, org.test_key)
-    task = image_task(c, callback_url="labels@example.com")
-    assert wait_for(lambda: c.get_task(task.id).callback_succeeded is False)
+    with pytest.raises(scaleapi.exceptions.ScaleInvalidRequest, match="STEELYARD_SMTP_URL"):
+        image_task(c, callback_url="labels@example.com")
 
 
 def test_each_organization_signs_with_its_own_key(

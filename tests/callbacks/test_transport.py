@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from steelyard.callbacks import transport, urls
+from tests.callbacks.fakedns import Answer, FakeDns
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -38,20 +38,9 @@ def local_server() -> Iterator[int]:
 
 
 @pytest.fixture()
-def resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def resolver(dns: FakeDns) -> dict[str, Answer | list[Answer]]:
     """Names this test makes up, resolved to what the test says; public checks are strict."""
-    answers: dict[str, str] = {}
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if host in answers:
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], int(port)))]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(urls, "_allow_private", False)
-    monkeypatch.setattr(urls, "_resolved", {})
-    return answers
+    return dns.answers
 
 
 def test_the_pool_httpx_builds_takes_the_checked_backend() -> None:
@@ -60,21 +49,21 @@ def test_the_pool_httpx_builds_takes_the_checked_backend() -> None:
 
 
 def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_dialled(
-    resolver: dict[str, str], local_server: int
+    resolver: dict[str, Answer | list[Answer]], local_server: int
 ) -> None:
     url = f"http://rebind.example:{local_server}/hook"
-    resolver["rebind.example"] = "93.184.216.34"
-    urls.check_url(url, field="callback_url")  # the check sees a public address...
-    resolver["rebind.example"] = "127.0.0.1"  # ...and the name now points at this machine
+    # The check sees a public address, and then the name points at this machine.
+    resolver["rebind.example"] = ["93.184.216.34", "127.0.0.1"]
+    urls.check_url(url, field="callback_url", resolve=True)
     with (
         httpx.Client(transport=transport.checked_transport()) as client,
-        pytest.raises(httpx.ConnectError, match="private address"),
+        pytest.raises(httpx.ConnectError, match="not public"),
     ):
         client.get(url)
 
 
 def test_literal_private_addresses_are_refused_at_connect(
-    resolver: dict[str, str], local_server: int
+    resolver: dict[str, Answer | list[Answer]], local_server: int
 ) -> None:
     with (
         httpx.Client(transport=transport.checked_transport()) as client,
@@ -84,7 +73,7 @@ def test_literal_private_addresses_are_refused_at_connect(
 
 
 def test_the_checked_address_is_dialled_with_the_original_host(
-    resolver: dict[str, str], local_server: int, monkeypatch: pytest.MonkeyPatch
+    resolver: dict[str, Answer | list[Answer]], local_server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Stand-in for a public host: the name resolves to the local server, which counts as
     # public for this test only.
@@ -97,14 +86,16 @@ def test_the_checked_address_is_dialled_with_the_original_host(
 
 
 def test_private_targets_pass_when_the_deployment_allows_them(
-    resolver: dict[str, str], local_server: int, monkeypatch: pytest.MonkeyPatch
+    resolver: dict[str, Answer | list[Answer]], local_server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(urls, "_allow_private", True)
     with httpx.Client(transport=transport.checked_transport()) as client:
         assert client.get(f"http://127.0.0.1:{local_server}/").status_code == 200
 
 
-def test_an_unresolvable_name_is_a_connect_error(resolver: dict[str, str]) -> None:
+def test_an_unresolvable_name_is_a_connect_error(
+    resolver: dict[str, Answer | list[Answer]],
+) -> None:
     backend = transport._CheckedBackend()
     with pytest.raises(httpcore.ConnectError, match="cannot resolve"):
         backend.connect_tcp("no-such-host.invalid", 80, timeout=2)

@@ -185,15 +185,10 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def do_import(
     db: Database, settings: Settings, org: NewOrg, handler: Handler, url: str = REMOTE
 ) -> Any:
+    # As the API does it: fetch with no transaction open, then insert the row.
+    blob = files.fetch_url(settings, file_url=url, transport=httpx.MockTransport(handler))
     with db.unit_of_work() as session:
-        return files.import_from_url(
-            session,
-            actor_of(org),
-            settings,
-            file_url=url,
-            fields={"display_name": "Cat"},
-            transport=httpx.MockTransport(handler),
-        )
+        return files.add_file(session, actor_of(org), blob, files.FileFields(display_name="Cat"))
 
 
 def test_import_fetches_through_the_transport_and_follows_public_redirects(

@@ -31,6 +31,7 @@ from steelyard.accounts import security
 from steelyard.accounts.models import Organization
 from steelyard.callbacks import email
 from steelyard.callbacks.models import CallbackDelivery
+from steelyard.callbacks.transport import refused_at_connect
 from steelyard.callbacks.urls import check_url, is_email
 from steelyard.errors import ValidationError
 from steelyard.jobs.context import JobContext
@@ -218,8 +219,9 @@ def _deliver(ctx: JobContext, out: Outgoing) -> Attempt:
     if is_email(out.url):
         return _deliver_email(ctx, out)
     try:
-        # Again at send time: DNS may now point somewhere it did not when the URL was given.
-        check_url(out.url, field=out.field)
+        # Again at send time (no transaction is open here, so it may wait on DNS): the name
+        # may point somewhere it did not when the URL was given, or had no answer then.
+        check_url(out.url, field=out.field, resolve=True)
     except ValidationError as exc:
         return Attempt(succeeded=False, error=f"refused: {exc.message}", permanent=True)
     timestamp = int(ctx.clock.now().timestamp())
@@ -252,7 +254,16 @@ def _deliver(ctx: JobContext, out: Outgoing) -> Attempt:
         reason = "redirects are not followed" if 300 <= status < 400 else text
         error = f"HTTP {status}" + (f": {reason}" if reason else "")
         return Attempt(succeeded=False, status_code=status, error=error, duration_ms=_ms(started))
-    except Exception as exc:  # network errors, timeouts, TLS failures, bad URLs: all retryable
+    except Exception as exc:
+        if refused_at_connect(exc):
+            # The name now resolves to an address we do not call: retrying cannot help.
+            return Attempt(
+                succeeded=False,
+                error=f"refused: {_describe(exc)}",
+                duration_ms=_ms(started),
+                permanent=True,
+            )
+        # Network errors, timeouts, TLS failures, bad URLs: all retryable.
         return Attempt(succeeded=False, error=_describe(exc), duration_ms=_ms(started))
 
 

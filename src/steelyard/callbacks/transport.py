@@ -3,8 +3,9 @@
 ``urls.check_url`` looks a host up before a request, but the HTTP client then looks it up again
 to connect; a name whose DNS answers change between the two (DNS rebinding) would pass the
 check with a public address and be dialled at a private one. Here the address is checked where
-the connection is made: the backend resolves the host once, refuses the connection if any
-address is private, loopback, link-local or reserved, and dials the checked address itself.
+the connection is made: the backend resolves the host once (through ``urls.lookup``, the DNS
+seam), refuses the connection if any address is not public (``callbacks.addresses``), and
+dials the checked address itself.
 TLS still verifies the certificate for the host name (httpcore passes it as SNI).
 
 Requests through a proxy from the environment are the proxy's to resolve; they keep httpx's
@@ -14,7 +15,6 @@ own transport.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,6 +22,21 @@ import httpcore
 import httpx
 
 from steelyard.callbacks import urls
+
+
+class TargetRefused(httpcore.ConnectError):
+    """The host resolves to an address this server does not call. Retrying cannot help;
+    httpx raises it as the ``__cause__`` of its ``ConnectError`` (see ``refused_at_connect``)."""
+
+
+def refused_at_connect(exc: BaseException) -> bool:
+    """Whether ``exc`` (an httpx error) comes from ``TargetRefused``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TargetRefused):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class _CheckedBackend(httpcore.SyncBackend):
@@ -36,14 +51,15 @@ class _CheckedBackend(httpcore.SyncBackend):
         if urls.private_targets_allowed():
             return super().connect_tcp(host, port, timeout, local_address, socket_options)
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError, OSError) as exc:
+            addresses = urls.lookup(host, port)
+        except (UnicodeError, OSError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
-        if not addresses or any(urls.forbidden(ipaddress.ip_address(a)) for a in addresses):
-            raise httpcore.ConnectError(
-                f"{host} resolves to a loopback or private address; this server only calls "
-                "public addresses"
+        if not addresses:
+            raise httpcore.ConnectError(f"cannot resolve {host}: no addresses")
+        if any(urls.forbidden(ipaddress.ip_address(a)) for a in addresses):
+            raise TargetRefused(
+                f"{host} resolves to an address that is not public (loopback, private, shared, "
+                "link-local or reserved); this server only calls public addresses"
             )
         error: httpcore.ConnectError | None = None
         for address in addresses:

@@ -1,8 +1,17 @@
-"""Which outgoing URLs we may call: no loopback, private, link-local or reserved targets.
+"""Which outgoing URLs we may call: http(s) to global unicast addresses only.
 
 A callback or import URL is customer input; without this check it would let a customer make the
-server call its own admin ports or a cloud metadata service (SSRF). The check runs when the URL
-is given (a clear 400) and again right before each request (DNS may have changed since).
+server call its own admin ports or a cloud metadata service (SSRF). The address rule is in
+``callbacks.addresses``. The check runs when the URL is given (a clear 400), again right before
+each request, and once more on the address actually dialled (``callbacks.transport``).
+
+A host name's check needs its DNS answer, and DNS may take seconds to answer or never answer.
+That wait must never happen inside a write transaction (on SQLite it would stall every writer).
+So ``check_url`` and ``check_callback_target`` read the answer from a cache and never resolve
+themselves unless asked to (``resolve=True``, for callers outside any transaction: a callback
+delivery, a file import). A request resolves first, in a thread and for a bounded time, with
+``callbacks.targets.prepare``; a name with no answer yet is let through and checked again when
+the callback is sent.
 """
 
 from __future__ import annotations
@@ -11,8 +20,12 @@ import ipaddress
 import re
 import socket
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+from steelyard.callbacks.addresses import IPAddress
+from steelyard.callbacks.addresses import forbidden as _forbidden
 from steelyard.errors import ValidationError
 
 _EMAIL = re.compile(r"^[^@\s/:]+@[^@\s/:]+\.[^@\s/:]+$")
@@ -34,61 +47,48 @@ def private_targets_allowed() -> bool:
     return _allow_private
 
 
-def forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Loopback, private, link-local, multicast, reserved or unspecified (IPv4-mapped too)."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+def forbidden(ip: IPAddress) -> bool:
+    """Anything but a global unicast address (see ``callbacks.addresses``)."""
+    return _forbidden(ip)
 
 
-def check_url(url: str, *, field: str, resolve: bool = True) -> str:
-    """Raise ``ValidationError`` naming ``field`` unless ``url`` is an http(s) URL to a public host.
+# --- resolving --------------------------------------------------------------------------------
 
-    Names that do not resolve are let through when ``resolve`` finds nothing (the delivery will
-    fail and retry); names that resolve to a forbidden address are refused.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"'{field}' must be an http(s) URL or an email address.", field=field)
-    if _allow_private:
-        return url
-    host = parts.hostname
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
-        ".localhost"
-    ):
-        raise _refused(field, host)
+#: ``(host, port) -> addresses``; raises ``OSError`` (``socket.gaierror``) when it cannot.
+Resolver = Callable[[str, int], list[str]]
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
+
+
+_resolver: Resolver = system_resolver
+
+
+@contextmanager
+def use_resolver(resolver: Resolver) -> Iterator[None]:
+    """The seam for DNS: every lookup here and in ``transport`` goes through ``resolver``
+    inside the block (with the cache emptied before and after)."""
+    global _resolver
+    previous = _resolver
+    _resolver = resolver
+    _resolved.clear()
     try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        if forbidden(literal):
-            raise _refused(field, host)
-        return url
-    if resolve:
-        for address in resolve_host(host, parts.port or (443 if parts.scheme == "https" else 80)):
-            if forbidden(ipaddress.ip_address(address)):
-                raise _refused(field, host)
-    return url
+        yield
+    finally:
+        _resolver = previous
+        _resolved.clear()
 
 
-def check_callback_target(target: str, *, field: str) -> str:
-    """A callback target is an http(s) URL or an email address."""
-    if is_email(target):
-        return target
-    return check_url(target, field=field)
+def lookup(host: str, port: int) -> list[str]:
+    """A fresh answer (no cache): what ``transport`` dials. Raises ``OSError``/``UnicodeError``."""
+    return _resolver(host, port)
 
 
-#: Seconds a lookup is reused. Tasks of one customer share a callback host, and a create must
-#: not wait on DNS each time (nor hold the database's write lock while it does). A name that
-#: does not resolve is let through (see ``check_url``) and remembered for less long.
+#: Seconds an answer is reused. Tasks of one customer share a callback host, and a create must
+#: not wait on DNS each time. A name that does not resolve is let through (see ``check_url``)
+#: and remembered for less long.
 DNS_TTL = 60.0
 DNS_FAILURE_TTL = 10.0
 _resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
@@ -96,56 +96,103 @@ _MAX_RESOLVED = 4096
 
 
 def resolve_host(host: str, port: int) -> list[str]:
-    key = (host.lower(), port)
-    hit = _resolved.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+    """The addresses of ``host`` from the cache or, failing that, from DNS (waits)."""
+    hit = cached_addresses(host, port)
+    if hit is not None:
+        return hit
+    resolver = _resolver
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError, OSError):
+        addresses, ttl = resolver(host, port), DNS_TTL
+    except (OSError, UnicodeError):
         addresses, ttl = [], DNS_FAILURE_TTL
-    else:
-        addresses, ttl = sorted({str(info[4][0]).split("%")[0] for info in infos}), DNS_TTL
+    if resolver is not _resolver:
+        return addresses  # the seam changed while this lookup waited: not for the new cache
     if len(_resolved) >= _MAX_RESOLVED:
         _resolved.clear()
-    _resolved[key] = (time.monotonic() + ttl, addresses)
+    _resolved[(host.lower(), port)] = (time.monotonic() + ttl, addresses)
     return addresses
 
 
-def needs_lookup(target: str) -> bool:
-    """True when checking ``target`` would wait on DNS now (a host name not looked up lately).
+def cached_addresses(host: str, port: int) -> list[str] | None:
+    """The cached answer for ``host`` (``[]``: it did not resolve), or None if there is none."""
+    hit = _resolved.get((host.lower(), port))
+    if hit is None or hit[0] <= time.monotonic():
+        return None
+    return hit[1]
 
-    Callers on the event loop use it to do that lookup in a thread first.
+
+# --- checking ---------------------------------------------------------------------------------
+
+
+def _host_and_port(url: str, field: str) -> tuple[str, int]:
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme, parts.hostname, parts.port
+    except ValueError:  # a bad port or a broken IPv6 literal
+        scheme, host, port = "", None, None
+    if scheme not in ("http", "https") or not host:
+        raise ValidationError(f"'{field}' must be an http(s) URL or an email address.", field=field)
+    return host, port or (443 if scheme == "https" else 80)
+
+
+def check_url(url: str, *, field: str, resolve: bool = False) -> str:
+    """Raise ``ValidationError`` naming ``field`` unless ``url`` is an http(s) URL to a public
+    host.
+
+    A host name is judged by its cached DNS answer; with ``resolve`` a missing answer is looked
+    up now (never inside a transaction). A name with no answer (not looked up, or it did not
+    resolve) is let through: the request will fail at connect, or be refused there.
     """
+    host, port = _host_and_port(url, field)
+    if _allow_private:
+        return url
+    lowered = host.lower()
+    if lowered in ("localhost", "localhost.localdomain") or lowered.endswith(".localhost"):
+        raise _refused(field, host)
+    literal = _literal(host)
+    if literal is not None:
+        if forbidden(literal):
+            raise _refused(field, host)
+        return url
+    addresses = resolve_host(host, port) if resolve else cached_addresses(host, port)
+    if any(forbidden(ipaddress.ip_address(a)) for a in addresses or ()):
+        raise _refused(field, host)
+    return url
+
+
+def check_callback_target(target: str, *, field: str) -> str:
+    """A callback target is an http(s) URL or an email address. Reads the DNS cache only: safe
+    inside a transaction (see the module docstring)."""
+    if is_email(target):
+        return target
+    return check_url(target, field=field)
+
+
+def lookup_needed(target: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` that checking ``target`` would want looked up now (a host name with
+    no fresh answer in the cache), else None."""
     if _allow_private or is_email(target):
-        return False
+        return None
     try:
-        parts = urlsplit(target)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return False
-    if not host or parts.scheme not in ("http", "https"):
-        return False
-    try:
-        ipaddress.ip_address(host)
-        return False
-    except ValueError:
-        pass
-    key = (host.lower(), port or (443 if parts.scheme == "https" else 80))
-    hit = _resolved.get(key)
-    return hit is None or hit[0] <= time.monotonic()
+        host, port = _host_and_port(target, "url")
+    except ValidationError:
+        return None
+    if _literal(host) is not None or cached_addresses(host, port) is not None:
+        return None
+    return host, port
 
 
-def look_up(target: str) -> None:
-    """Resolve ``target``'s host now so that the check that follows finds it cached."""
-    parts = urlsplit(target)
-    if parts.hostname:
-        resolve_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def _refused(field: str, host: str) -> ValidationError:
     return ValidationError(
-        f"'{field}' points at '{host}', a loopback or private address; this server only calls "
-        "public addresses (set STEELYARD_ALLOW_PRIVATE_CALLBACKS=1 to allow private ones).",
+        f"'{field}' points at '{host}', which is not a public address (loopback, private, "
+        "shared, link-local, reserved or one that embeds such an address); this server only "
+        "calls public addresses (set STEELYARD_ALLOW_PRIVATE_CALLBACKS=1 to allow others).",
         field=field,
     )

@@ -75,8 +75,9 @@ def is_inline_safe(mime_type: str) -> bool:
 #
 # Two steps: the bytes go to the store with no transaction open (on SQLite a write transaction
 # holds the process-wide write lock, which must never wait on a client's upload or a remote
-# server), then ``add_file`` inserts the row. ``store_upload`` and ``import_from_url`` do both
-# for callers that hold no write transaction yet (the session begins at the first statement).
+# server), then ``add_file`` inserts the row. An import is always the two calls, ``fetch_url``
+# and then ``add_file`` in the caller's transaction: there is no one-call form that a caller
+# could run inside its unit of work by mistake. ``store_upload`` does both for local callers.
 
 
 @dataclass(frozen=True)
@@ -145,9 +146,10 @@ def fetch_url(
 ) -> Blob:
     """Download ``file_url`` into the store. Every error names ``file_url``.
 
-    Redirects are followed by hand so that every hop passes the SSRF guard.
+    Redirects are followed by hand so that every hop passes the SSRF guard (its DNS lookups
+    wait here, outside any transaction); the transport checks each address it dials as well.
     """
-    url = check_url(file_url, field="file_url")
+    url = check_url(file_url, field="file_url", resolve=True)
     target = store or file_store(settings)
     limit = settings.max_upload_bytes
     headers = {"User-Agent": f"Steelyard/{__version__}"}
@@ -161,7 +163,9 @@ def fetch_url(
                 with client.stream("GET", url, headers=headers) as resp:
                     if resp.is_redirect:
                         url = check_url(
-                            str(resp.url.join(resp.headers["location"])), field="file_url"
+                            str(resp.url.join(resp.headers["location"])),
+                            field="file_url",
+                            resolve=True,
                         )
                         continue
                     if not resp.is_success:
@@ -242,23 +246,6 @@ def store_upload(
     blob = put_upload(
         settings, data=data, filename=filename, content_type=content_type, store=store
     )
-    return add_file(session, actor, blob, parsed, now=now)
-
-
-def import_from_url(
-    session: Session,
-    actor: Actor,
-    settings: Settings,
-    *,
-    file_url: str,
-    fields: Mapping[str, object],
-    transport: httpx.BaseTransport | None,
-    now: datetime | None = None,
-    store: FileStore | None = None,
-) -> StoredFile:
-    """``POST files/import`` in one call: ``fetch_url`` then ``add_file``."""
-    parsed = parse_fields(fields)
-    blob = fetch_url(settings, file_url=file_url, transport=transport, store=store)
     return add_file(session, actor, blob, parsed, now=now)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
-from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
+from steelyard.accounts.schemas import Actor
+from steelyard.api import transactions
+from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep, path_name
 from steelyard.api.scale_v1 import bodies, wire
+from steelyard.callbacks import targets
 from steelyard.projects import service
 from steelyard.timefmt import parse, parse_upper
 from steelyard.validation import json_object
@@ -20,11 +25,19 @@ router = APIRouter(tags=["batches"])
     summary="Create a batch",
     openapi_extra=bodies.body(bodies.CreateBatchBody),
 )
-def create_batch(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+async def create_batch(
+    actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep, settings: SettingsDep
+) -> dict[str, Any]:
     body = json_object(body)
-    with db.unit_of_work() as session:
-        batch = service.create_batch(session, actor, body, clock.now())
-        return wire.batch(batch, service.project_name(session, batch.project_id))
+    await targets.prepare(body.get("callback"), field="callback", settings=settings)
+    return await transactions.write(db, _create_batch, actor, body, clock.now())
+
+
+def _create_batch(
+    session: Session, actor: Actor, body: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    batch = service.create_batch(session, actor, body, now)
+    return wire.batch(batch, service.project_name(session, batch.project_id))
 
 
 @router.get("/batches", summary="List batches")

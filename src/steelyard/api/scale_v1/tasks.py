@@ -7,7 +7,6 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
@@ -22,7 +21,7 @@ from steelyard.api.deps import (
 )
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
-from steelyard.callbacks import urls
+from steelyard.callbacks import targets
 from steelyard.clock import Clock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
@@ -60,11 +59,11 @@ async def create_task(task_type: str, request: Request) -> JSONDoc:
     body = await json_body(request)
     db: Database = request.app.state.db
     clock: Clock = request.app.state.clock
-    # The callback host's DNS lookup (for the SSRF check) happens here, in a thread, rather
-    # than on the event loop or under the database's write lock.
-    callback = body.get("callback_url") if isinstance(body, dict) else None
-    if isinstance(callback, str) and urls.needs_lookup(callback):
-        await run_in_threadpool(urls.look_up, callback)
+    if isinstance(body, dict):
+        # Its DNS lookup happens here, bounded, never under the database's write lock.
+        await targets.prepare(
+            body.get("callback_url"), field="callback_url", settings=request.app.state.settings
+        )
     created = await transactions.write(db, service.create_task, actor, task_type, body, clock.now())
     return JSONDoc(
         task_to_scale(

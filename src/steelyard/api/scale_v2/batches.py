@@ -3,12 +3,15 @@ metadata."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep
+from steelyard.accounts.schemas import Actor
+from steelyard.api import transactions
+from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep
 from steelyard.api.scale_v2.common import (
     after,
     before,
@@ -17,6 +20,7 @@ from steelyard.api.scale_v2.common import (
     opt_str,
     projects_by_id,
 )
+from steelyard.callbacks import targets
 from steelyard.errors import ValidationError
 from steelyard.projects import batch_control, service
 from steelyard.projects.models import Batch
@@ -85,20 +89,28 @@ def get_batches(
 
 
 @router.post("/batch", summary="Create a batch")
-def create_batch(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+async def create_batch(
+    actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep, settings: SettingsDep
+) -> dict[str, Any]:
     doc = body_object(body)
-    with db.unit_of_work() as session:
-        project = batch_control.require_project(
-            session, actor, opt_str(doc, "project_id"), opt_str(doc, "project_name")
-        )
-        v1_body = {
-            "project": project.name,
-            "name": doc.get("name"),
-            "callback": doc.get("callback"),
-            "metadata": doc.get("metadata"),
-            "staging_batch": optional_bool(doc, "staging_batch") or False,
-        }
-        return _one(session, service.create_batch(session, actor, v1_body, clock.now()))
+    await targets.prepare(doc.get("callback"), field="callback", settings=settings)
+    return await transactions.write(db, _create_batch, actor, doc, clock.now())
+
+
+def _create_batch(
+    session: Session, actor: Actor, doc: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    project = batch_control.require_project(
+        session, actor, opt_str(doc, "project_id"), opt_str(doc, "project_name")
+    )
+    v1_body = {
+        "project": project.name,
+        "name": doc.get("name"),
+        "callback": doc.get("callback"),
+        "metadata": doc.get("metadata"),
+        "staging_batch": optional_bool(doc, "staging_batch") or False,
+    }
+    return _one(session, service.create_batch(session, actor, v1_body, now))
 
 
 @router.post("/batch/finalize", summary="Finalize a staging batch")
