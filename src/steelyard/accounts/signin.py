@@ -12,7 +12,8 @@ loop, in three steps:
 3. on success a second short transaction clears the failures, stores a rehash when the hash
    is old, and opens a session for the one organization the person chose.
 
-Throttling (NIST SP 800-63B): ``FREE_FAILURES`` consecutive failures are free; then each attempt
+Throttling (NIST SP 800-63B): ``FREE_FAILURES`` consecutive failures are free (the setting
+``STEELYARD_LOGIN_FAILURES_BEFORE_THROTTLE``); then each attempt
 waits ``FIRST_DELAY`` doubled per further failure, at most ``MAX_DELAY``, answered 429 with
 Retry-After. Failures are forgotten after ``FORGET_AFTER`` without one, and a success clears
 them. Accounts are never locked for good (that would let anyone lock a victim out), and unknown
@@ -42,11 +43,11 @@ FORGET_AFTER = timedelta(hours=24)
 WRONG = "Wrong email or password."
 
 
-def throttle_delay(failures: int) -> timedelta:
+def throttle_delay(failures: int, free: int = FREE_FAILURES) -> timedelta:
     """How long after the last failure the next attempt must wait."""
-    if failures < FREE_FAILURES:
+    if failures < free:
         return timedelta(0)
-    steps = min(failures - FREE_FAILURES, 16)  # 2**16 minutes is far past the cap
+    steps = min(failures - free, 16)  # 2**16 minutes is far past the cap
     delay: timedelta = FIRST_DELAY * (2**steps)
     return min(delay, MAX_DELAY)
 
@@ -74,7 +75,9 @@ class Candidate:
     password_hash: str | None
 
 
-def begin(session: Session, email: str, *, now: datetime) -> Candidate:
+def begin(
+    session: Session, email: str, *, now: datetime, free_failures: int = FREE_FAILURES
+) -> Candidate:
     """Step 1 (a write transaction): refuse while throttled, else charge a failure up front."""
     key = _email_key(email)
     stmt = select(SignInFailures).where(SignInFailures.email_hash == key)
@@ -82,7 +85,7 @@ def begin(session: Session, email: str, *, now: datetime) -> Candidate:
         stmt = stmt.with_for_update()
     row = session.scalar(stmt)
     if row is not None and row.last_failed_at >= now - FORGET_AFTER:
-        wait = row.last_failed_at + throttle_delay(row.failures) - now
+        wait = row.last_failed_at + throttle_delay(row.failures, free_failures) - now
         if wait > timedelta(0):
             raise RateLimited(
                 "Too many failed sign-ins for this account; try again later.",
@@ -187,11 +190,12 @@ def sign_in(
     org: str | None,
     now: datetime,
     user_agent: str | None = None,
+    free_failures: int = FREE_FAILURES,
 ) -> SignedIn:
     """The whole sign-in; call it from a worker thread (it blocks on argon2)."""
     email = email.strip().lower()
     with db.unit_of_work() as session:
-        candidate = begin(session, email, now=now)
+        candidate = begin(session, email, now=now, free_failures=free_failures)
     ok, new_hash = check(password, candidate)
     if not ok:
         raise Unauthorized(WRONG)
@@ -212,6 +216,7 @@ def accept_invitation(
     now: datetime,
     min_length: int,
     user_agent: str | None = None,
+    free_failures: int = FREE_FAILURES,
 ) -> SignedIn:
     """Accept an invitation by its token and sign in to that organization.
 
@@ -226,7 +231,7 @@ def accept_invitation(
     new_hash: str | None = None
     if has_password:
         with db.unit_of_work() as session:
-            candidate = begin(session, invitation.email, now=now)
+            candidate = begin(session, invitation.email, now=now, free_failures=free_failures)
         ok, new_hash = check(password, candidate)
         if not ok:
             raise Unauthorized(
