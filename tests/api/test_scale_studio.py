@@ -31,6 +31,12 @@ def _team(db: Database, org: Org, n: int) -> list[str]:
     return [make_worker(db, org.org_id) for _ in range(n)]
 
 
+def _studio_project(c: scaleapi.ScaleClient) -> str:
+    project = name("studio")
+    c.create_project(project, TaskType.ImageAnnotation, studio=True)
+    return project
+
+
 def _assignments(c: scaleapi.ScaleClient) -> dict[str, list[str]]:
     return {e: sorted(a.assigned_projects) for e, a in c.list_studio_assignments().items()}
 
@@ -125,7 +131,7 @@ def test_project_groups(server: LiveServer, org: Org, http: httpx.Client, db: Da
 def test_studio_batches(server: LiveServer, org: Org, http: httpx.Client, db: Database) -> None:
     c = client(server, org.live_key)  # live: tasks stay pending, so counts mean something
     (x,) = _team(db, org, 1)
-    project = image_project(c)
+    project = _studio_project(c)
     other = name("studio")
     c.create_project(other, TaskType.ImageAnnotation, studio=True)
     b1, b2, b3 = name("b"), name("b"), name("b")
@@ -187,7 +193,7 @@ def test_studio_batches(server: LiveServer, org: Org, http: httpx.Client, db: Da
 
 def test_completed_batches_are_not_listed(server: LiveServer, org: Org) -> None:
     c = client(server, org.test_key)  # test key: tasks complete as they are created
-    project = image_project(c)
+    project = _studio_project(c)
     done, staged = name("b"), name("b")
     c.create_batch(project, done)
     image_task(c, project=project, batch=done)
@@ -202,7 +208,7 @@ def test_another_org_sees_nothing(
 ) -> None:
     c = client(server, org.test_key)
     (x,) = _team(db, org, 1)
-    project = image_project(c)
+    project = _studio_project(c)
     batch = name("b")
     c.create_batch(project, batch)
     c.add_studio_assignments([x], [project])
@@ -221,3 +227,22 @@ def test_another_org_sees_nothing(
         other.create_project_group(image_project(other), [x], "g1")
     assert "emails.0" in bad.value.message
     assert _assignments(c) == {x: [project]}
+
+
+def test_only_studio_projects_batches_are_studio_batches(server: LiveServer, org: Org) -> None:
+    """A project is a Studio project when created with ``studio=True``; the batches of other
+    projects are not Studio's to list, order or assign."""
+    c = client(server, org.live_key)
+    ordinary, studio = image_project(c), _studio_project(c)
+    plain, staged = name("b"), name("b")
+    c.create_batch(ordinary, plain)
+    c.create_batch(studio, staged)
+    c.create_project_group(ordinary, [], "g1")
+    assert [b.name for b in c.list_studio_batches()] == [staged]
+    with pytest.raises(ScaleResourceNotFound) as missing:
+        c.set_studio_batches_priorities([staged, plain])
+    assert "batches.1.name" in missing.value.message
+    with pytest.raises(ScaleResourceNotFound):
+        c.assign_studio_batches(plain, ["g1"])
+    assert [b.name for b in c.set_studio_batches_priorities([staged])] == [staged]
+    assert [b.name for b in c.reset_studio_batches_priorities()] == [staged]

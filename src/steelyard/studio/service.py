@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -280,12 +280,20 @@ class StudioBatchView:
     groups: list[str]
 
 
+def _studio_batches(actor: Actor) -> Select[Batch]:
+    """The batches of Studio projects (created with ``studio=True``): the only ones Studio
+    lists, orders and assigns."""
+    return (
+        projects.readable_batches(actor)
+        .join(Project, Project.id == Batch.project_id)
+        .where(Project.org_id == actor.org_id, Project.studio.is_(True))
+    )
+
+
 def _pending(session: Session, actor: Actor) -> list[Batch]:
-    """Batches not yet completed, in Studio order: prioritized first, then by creation."""
+    """Studio batches not yet completed, in Studio order: prioritized first, then by creation."""
     rows = session.scalars(
-        select(Batch).where(
-            Batch.org_id == actor.org_id,
-            Batch.is_test == actor.is_test,
+        _studio_batches(actor).where(
             Batch.status.notin_(("completed", "canceled")),
             Batch.archived.is_(False),
         )
@@ -345,7 +353,11 @@ def assign_groups(session: Session, actor: Actor, batch_name: str, body: Any) ->
     if "groups" not in doc:
         raise ValidationError("'groups' is required.", field="groups")
     names = _strings(doc.get("groups"), "groups")
-    batch = projects.get_batch(session, actor, batch_name, for_update=True)
+    batch = session.scalar(
+        _studio_batches(actor).where(Batch.name == batch_name).with_for_update(of=Batch)
+    )
+    if batch is None:
+        raise NotFound(f"No Studio batch named '{batch_name}'.", field="batch")
     found = {
         g.name: g
         for g in session.scalars(
