@@ -7,6 +7,7 @@ from steelyard.files.models import StoredFile
 from steelyard.idempotency.models import IdempotencyRecord
 from steelyard.jobs.models import Job
 from steelyard.projects.models import Batch, Project
+from steelyard.ratelimit.models import RateLimitBucket
 from steelyard.studio.models import BatchGroup, ProjectGroup, ProjectGroupMember, StudioAssignment
 from steelyard.tasks.models import QualityTask, Task, TaskCount, TaskTag
 from steelyard.workflow.models import Assignment, Label
@@ -28,6 +29,7 @@ __all__ = [
     "ProjectGroup",
     "ProjectGroupMember",
     "QualityTask",
+    "RateLimitBucket",
     "StoredFile",
     "StudioAssignment",
     "Task",
