@@ -174,3 +174,16 @@ def test_an_invitation_makes_no_membership_until_accepted(db: Database, org: Org
     with pytest.raises(Unauthorized) as info:
         _sign_in(db, email, PASSWORD, _now())
     assert "invitation" in info.value.message
+
+
+def test_password_hashing_is_refused_inside_a_write_transaction(db: Database) -> None:
+    """Defect 2: sign-in hashed under SQLite's write lock and stalled every writer."""
+    stored = security.hash_password(PASSWORD)
+    with db.unit_of_work() as session:
+        assert session is not None
+        with pytest.raises(RuntimeError, match="write transaction"):
+            security.hash_password(PASSWORD)
+        with pytest.raises(RuntimeError, match="write transaction"):
+            security.verify_password(PASSWORD, stored)
+    with db.unit_of_work(write=False):
+        assert security.verify_password(PASSWORD, stored)  # a read transaction is fine

@@ -1,10 +1,12 @@
 """Password, key and token hashing.
 
 Passwords are hashed with argon2id (``argon2-cffi``) using OWASP's first recommended parameter
-set: 19 MiB of memory, 2 passes, 1 lane (about 25 ms on one core here). At most
-``HASH_CONCURRENCY`` hashes run at once in a process, so a flood of sign-ins costs bounded
-memory (4 x 19 MiB) and leaves cores for everything else; callers wait their turn in a worker
-thread. Hashing is slow on purpose: never call it while a write transaction is open.
+set: 19 MiB of memory, 2 passes, 1 lane (about 25 ms on one core here). Hashes run on a small
+pool of their own (``HASH_CONCURRENCY`` threads, so a flood of sign-ins costs bounded memory)
+whose threads run at a lower CPU priority (nice +10): under a flood of wrong passwords the CPU
+goes to the event loop and the other requests first, and sign-ins wait. The caller blocks
+until its hash is done, so call these from a worker thread, never from the event loop, and
+never while a write transaction is open (hashing is slow on purpose; that is refused).
 
 Passwords are NFKC-normalised before hashing (NIST SP 800-63B: the same password typed on two
 keyboards must match). Hashes from before argon2 (scrypt, of the raw password) still verify and
@@ -14,19 +16,44 @@ report that they need a rehash, which sign-in does on success.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-HASH_CONCURRENCY = 4
+from steelyard.db.engine import in_write_transaction
+
+HASH_CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-_SLOTS = threading.BoundedSemaphore(HASH_CONCURRENCY)
+_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    # On Linux a thread's nice value is its own: this lowers only the pool's threads.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _NICENESS)
+
+
+_POOL = ThreadPoolExecutor(
+    max_workers=HASH_CONCURRENCY, thread_name_prefix="steelyard-hash", initializer=_lower_priority
+)
+T = TypeVar("T")
+
+
+def _slow(fn: Callable[..., T], *args: Any) -> T:
+    if in_write_transaction():
+        raise RuntimeError("password hashing inside a write transaction stalls every writer")
+    return _POOL.submit(fn, *args).result()
 
 
 def normalize(password: str) -> str:
@@ -34,8 +61,7 @@ def normalize(password: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    with _SLOTS:
-        return _HASHER.hash(normalize(password))
+    return _slow(_HASHER.hash, normalize(password))
 
 
 @functools.cache
@@ -51,16 +77,19 @@ def verify_password(password: str, stored: str | None) -> bool:
     taken does not tell an unknown email from a wrong password.
     """
     if stored and stored.startswith("scrypt$"):
-        with _SLOTS:
-            return _verify_scrypt(password, stored)
+        return _slow(_verify_scrypt, password, stored)
     real = stored is not None and stored.startswith("$argon2")
-    target = stored if stored is not None and real else _dummy_hash()  # hashed outside the slot
-    with _SLOTS:
-        try:
-            matched = _HASHER.verify(target, normalize(password))
-        except (VerificationError, InvalidHashError):
-            return False
-    return matched and real
+    return (
+        _slow(_verify_argon2, password, stored if stored is not None and real else _dummy_hash())
+        and real
+    )
+
+
+def _verify_argon2(password: str, stored: str) -> bool:
+    try:
+        return _HASHER.verify(stored, normalize(password))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def needs_rehash(stored: str) -> bool:
