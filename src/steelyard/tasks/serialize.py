@@ -1,10 +1,12 @@
-"""Tasks in Scale's v1 wire shape: what the API returns and what callbacks carry."""
+"""Tasks on the wire: Scale's v1 shape (what the API returns and what callbacks carry) for the
+customer, and the labeler's view for workers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from steelyard.tasks.models import Task, TaskRow
+from steelyard.tasktypes import registry
 from steelyard.timefmt import iso
 
 
@@ -61,4 +63,25 @@ def task_to_scale(
         doc["error"] = task.error
     if attachment_url is not None:
         doc["attachment_url"] = attachment_url
+    return doc
+
+
+def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[str, Any]:
+    """A task as a labeler sees it: what to label and how, from an allow-list.
+
+    Every worker-facing route shows a task through this function only. The customer's own
+    fields (``callback_url``, ``unique_id``, ``metadata``, ``tags``, batch, audits, callback
+    state, priority...) never reach a worker, and of the params only the keys the task type
+    names in ``worker_params`` do (a customer may keep anything else in the params).
+    """
+    params = task.params or {}
+    doc: dict[str, Any] = {
+        "task_id": task.task_id,
+        "type": task.type,
+        "instruction": task.instruction or "",
+        "params": {k: params[k] for k in registry.get(task.type).worker_params if k in params},
+    }
+    if project_name is not None:
+        # The worker chooses its queue by project name (``/api/work/next?project=``).
+        doc["project"] = project_name
     return doc
