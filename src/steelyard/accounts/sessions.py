@@ -50,7 +50,8 @@ class SessionInfo:
     current: bool
 
 
-def _signed_in(actor: Actor) -> str:
+def signed_in(actor: Actor) -> str:
+    """The signed-in person's user id (refused for an API key)."""
     if actor.kind != "user" or actor.user_id is None:
         raise Unauthorized("Sign in first: this takes a session token from /api/auth/login.")
     return actor.user_id
@@ -58,7 +59,7 @@ def _signed_in(actor: Actor) -> str:
 
 def list_sessions(session: Session, actor: Actor, *, now: datetime) -> list[SessionInfo]:
     """The caller's sessions that still work, in every organization, newest first."""
-    user_id = _signed_in(actor)
+    user_id = signed_in(actor)
     rows = session.execute(
         select(LoginSession, Organization.name)
         .join(Organization, Organization.id == LoginSession.org_id)
@@ -85,7 +86,7 @@ def list_sessions(session: Session, actor: Actor, *, now: datetime) -> list[Sess
 
 def revoke_session(session: Session, actor: Actor, session_id: str, *, now: datetime) -> None:
     """End one of the caller's own sessions (sign-out is this, for the current one)."""
-    user_id = _signed_in(actor)
+    user_id = signed_in(actor)
     done = session.execute(
         update(LoginSession)
         .where(
@@ -101,20 +102,27 @@ def revoke_session(session: Session, actor: Actor, session_id: str, *, now: date
 
 
 def sign_out(session: Session, actor: Actor, *, now: datetime) -> None:
-    _signed_in(actor)
+    signed_in(actor)
     if actor.session_id is None:
         raise Unauthorized("Sign in first: this takes a session token from /api/auth/login.")
     revoke_session(session, actor, actor.session_id, now=now)
 
 
 def revoke_user_sessions(
-    session: Session, user_id: str, *, now: datetime, org_id: str | None = None
+    session: Session,
+    user_id: str,
+    *,
+    now: datetime,
+    org_id: str | None = None,
+    keep_session_id: str | None = None,
 ) -> int:
-    """End every session of ``user_id`` (in ``org_id`` only, when given). The caller signals
-    ``credentials_changed``; returns how many ended."""
+    """End every session of ``user_id`` (in ``org_id`` only, when given; all but
+    ``keep_session_id``). The caller signals ``credentials_changed``; returns how many ended."""
     stmt = update(LoginSession).where(
         LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
     )
     if org_id is not None:
         stmt = stmt.where(LoginSession.org_id == org_id)
+    if keep_session_id is not None:
+        stmt = stmt.where(LoginSession.id != keep_session_id)
     return int(session.execute(stmt.values(revoked_at=now)).rowcount)  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
-from steelyard.accounts import invitations, passwords, security, service, sessions
+from steelyard.accounts import auth_epoch, invitations, passwords, security, service, sessions
 from steelyard.accounts.models import SignInFailures, User
 from steelyard.db.base import UTCDateTime
 from steelyard.db.engine import Database
@@ -270,3 +270,42 @@ def _account_for(session: Session, email: str, password_hash: str) -> Candidate:
     else:  # a password was set since the read above: never replace it
         raise Unauthorized(f"{email} already has an account: give its current password.")
     return Candidate(email=email, user_id=user.id, password_hash=user.password_hash)
+
+
+def change_password(
+    db: Database,
+    *,
+    user_id: str,
+    session_id: str | None,
+    current: str,
+    new: str,
+    now: datetime,
+    min_length: int,
+    free_failures: int = FREE_FAILURES,
+) -> int:
+    """Replace a signed-in person's password after checking the current one (throttled like a
+    sign-in). Their other sessions end; returns how many. Slow: call from a worker thread."""
+    with db.unit_of_work(write=False) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise Unauthorized("Invalid session.")
+        email = user.email
+    with db.unit_of_work() as session:
+        candidate = begin(session, email, now=now, free_failures=free_failures)
+    ok, _ = check(current, candidate)
+    if not ok:
+        raise ValidationError("The current password is wrong.", field="current_password")
+    new_hash = passwords.new_password_hash(new, email=email, min_length=min_length)
+    with db.unit_of_work() as session:
+        session.execute(
+            delete(SignInFailures).where(SignInFailures.email_hash == _email_key(email))
+        )
+        user = session.get(User, user_id)
+        if user is None or user.password_hash != candidate.password_hash:
+            raise ValidationError(
+                "The password changed meanwhile; sign in again.", field="current_password"
+            )
+        user.password_hash = new_hash
+        ended = sessions.revoke_user_sessions(session, user_id, now=now, keep_session_id=session_id)
+        auth_epoch.credentials_changed(session)
+    return ended
