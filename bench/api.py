@@ -39,6 +39,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = ["positive", "negative", "neutral"]
+WORKER_PASSWORD = "bench worker passphrase"
 
 
 def free_port() -> int:
@@ -55,6 +56,7 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
     """Create an org, project, batch, worker and n pending tasks straight in the database."""
     from sqlalchemy import insert, literal, select, update
 
+    from steelyard.accounts import security
     from steelyard.accounts import service as accounts
     from steelyard.accounts.schemas import Actor
     from steelyard.db.base import new_id
@@ -66,6 +68,7 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
     db = Database(url)
     upgrade(db.engine)
     now = datetime.now(UTC)
+    worker_hash = security.hash_password(WORKER_PASSWORD)  # slow: before the transaction
     with db.unit_of_work() as s:
         created = accounts.create_organization(s, f"bench-{new_id()}")
         org_id = created.org.id
@@ -73,7 +76,7 @@ def bulk_fill(url: str, n: int) -> dict[str, str]:
             s,
             org_id=org_id,
             email=f"w-{org_id}@bench.local",
-            password="bench-pass-1",
+            password_hash=worker_hash,
             role="annotator",
         )
         actor = Actor(org_id=org_id, is_test=False, kind="api_key", role="admin")
@@ -292,7 +295,7 @@ def measure_work(base: str, email: str, rounds: int) -> tuple[list[float], list[
     nexts, submits = [], []
     with httpx.Client(base_url=base, timeout=30) as http:
         token = http.post(
-            "/api/auth/login", json={"email": email, "password": "bench-pass-1"}
+            "/api/auth/login", json={"email": email, "password": WORKER_PASSWORD}
         ).json()["token"]
         headers = {"authorization": f"Bearer {token}"}
         for i in range(rounds + 3):
