@@ -66,11 +66,20 @@ def optional_int(
     return value
 
 
-def str_list(value: Any, field: str, *, max_items: int = 1000) -> list[str]:
+def str_list(
+    value: Any, field: str, *, max_items: int = 1000, max_length: int | None = None
+) -> list[str]:
+    """A list of strings; ``max_length`` (a column's size) bounds each, naming ``field.<i>``."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValidationError(f"'{field}' must be a list of strings.", field=field)
     if len(value) > max_items:
         raise ValidationError(f"'{field}' may hold at most {max_items} items.", field=field)
+    if max_length is not None:
+        for i, item in enumerate(value):
+            if len(item) > max_length:
+                raise ValidationError(
+                    f"'{field}.{i}' must be at most {max_length} characters.", field=f"{field}.{i}"
+                )
     return value
 
 

@@ -50,6 +50,8 @@ COMMON_KEYS = (
     "priority",
 )
 MAX_TAGS = 100
+#: ``task_tags.tag`` is a VARCHAR(300): PostgreSQL refuses longer text where SQLite stores it.
+MAX_TAG_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ def create_task(
     if unique_id == "":
         unique_id = None
     metadata = optional_dict(body, "metadata") or {}
-    tags = _unique(str_list(body.get("tags") or [], "tags", max_items=MAX_TAGS))
+    tags = _unique(
+        str_list(body.get("tags") or [], "tags", max_items=MAX_TAGS, max_length=MAX_TAG_LENGTH)
+    )
     callback_url = optional_str(body, "callback_url") or None
     if callback_url:
         check_callback_target(callback_url, field="callback_url")
@@ -482,7 +486,11 @@ def change_tags(
     An empty body is an empty list: the client sends ``body or None``, so ``set_task_tags(id,
     [])`` (clear every tag) arrives without a body.
     """
-    given = _unique(str_list([] if tags is None else tags, "tags", max_items=MAX_TAGS))
+    given = _unique(
+        str_list(
+            [] if tags is None else tags, "tags", max_items=MAX_TAGS, max_length=MAX_TAG_LENGTH
+        )
+    )
     task = get_task(session, actor, task_id, for_update=True)
     current = list(task.tags or [])
     if mode == "set":
