@@ -14,16 +14,17 @@ inside the transaction:
   points somewhere private). A host that never answers DNS thus costs its own request at most
   ``LOOKUP_WAIT_SECONDS``, and nobody else anything.
 
-Lookups of one host share one thread; the pool has few threads, so names that never answer
-cannot take the server's request threads, and at most ``MAX_PENDING`` lookups queue.
+Lookups of one host are shared; they run on a few threads of their own, so names that never
+answer cannot take the server's request threads, and at most ``MAX_PENDING`` lookups queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from steelyard.callbacks import urls
 from steelyard.config import Settings
@@ -34,7 +35,12 @@ LOOKUP_WAIT_SECONDS = 2.0
 #: Lookups queued or running at once; past that a new name is not looked up at create.
 MAX_PENDING = 256
 
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="steelyard-dns")
+#: Threads that do the lookups. Daemon threads, unlike a ThreadPoolExecutor's: a process that
+#: stops must not first wait for lookups of names that never answer.
+LOOKUP_THREADS = 4
+
+_queue: queue.SimpleQueue[tuple[Future[list[str]], str, int]] = queue.SimpleQueue()
+_threads: list[threading.Thread] = []
 _pending: dict[tuple[str, int], Future[list[str]]] = {}
 _pending_lock = threading.Lock()
 
@@ -68,8 +74,15 @@ def _start_lookup(host: str, port: int) -> Future[list[str]] | None:
             return future
         if len(_pending) >= MAX_PENDING:
             return None
-        future = _pool.submit(urls.resolve_host, host, port)
+        future = Future()
         _pending[key] = future
+        # Alive ones only: threads do not survive a fork.
+        _threads[:] = [t for t in _threads if t.is_alive()]
+        if len(_threads) < LOOKUP_THREADS:
+            thread = threading.Thread(target=_look_up_forever, name="steelyard-dns", daemon=True)
+            _threads.append(thread)
+            thread.start()
+    _queue.put((future, host, port))
 
     def forget(_: Future[list[str]]) -> None:
         with _pending_lock:
@@ -78,6 +91,15 @@ def _start_lookup(host: str, port: int) -> Future[list[str]] | None:
 
     future.add_done_callback(forget)
     return future
+
+
+def _look_up_forever() -> None:
+    while True:
+        future, host, port = _queue.get()
+        try:
+            future.set_result(urls.resolve_host(host, port))
+        except BaseException as exc:  # resolve_host catches DNS errors; anything else is a bug
+            future.set_exception(exc)
 
 
 async def _wait(future: Future[list[str]], timeout: float) -> None:
