@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 from steelyard.api.app import create_app
+from steelyard.api.ratelimit import PASSWORD_PATHS, RateLimitMiddleware
 from steelyard.config import Settings
 from steelyard.db.engine import Database
 from tests.api.helpers import auth, make_worker, scale_error
@@ -183,4 +184,23 @@ def test_forwarded_for_counts_only_behind_a_trusted_proxy(
 
 def test_limits_of_zero_add_no_middleware(settings: Settings) -> None:
     app = create_app(_strict(settings), run_jobs=False, migrate=False)
-    assert all(m.cls.__name__ != "RateLimitMiddleware" for m in app.user_middleware)
+    assert RateLimitMiddleware not in [getattr(m, "cls", None) for m in app.user_middleware]
+
+
+def test_only_routes_that_check_a_password_share_the_sign_in_budget(settings: Settings) -> None:
+    app = create_app(settings, run_jobs=False, migrate=False)
+    posts = {path for path, ops in app.openapi()["paths"].items() if "post" in ops}
+    assert posts >= PASSWORD_PATHS  # a renamed route would escape the limit
+    with (
+        serving(_strict(settings, login_rate_limit_per_address=2)) as url,
+        calling(url, _address()) as client,
+    ):
+        listing = [client.get("/api/auth/sessions").status_code for _ in range(4)]
+        changes = [
+            client.post(
+                "/api/auth/password", json={"current_password": "a", "new_password": "b"}
+            ).status_code
+            for _ in range(3)
+        ]
+    assert listing == [401] * 4
+    assert changes == [401, 401, 429]

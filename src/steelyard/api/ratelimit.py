@@ -8,7 +8,9 @@ Buckets (limits per minute from settings; ``0`` turns one off):
   token), per credential rather than per organization: counted before the caller is looked up,
   so a flood of made-up keys costs no query, and one runaway script does not throttle the
   organization's other keys. Only a hash of the credential is kept;
-- ``l:<address>`` sign-in (``/api/auth/*``) per address, counted exactly in the shared table.
+- ``l:<address>`` every request to a route that checks a password (``PASSWORD_PATHS``: sign-in,
+  password change, accepting an invitation with a password) per address, counted exactly in
+  the shared table. Other ``/api/auth`` routes (sign-out, sessions) are ordinary calls.
 
 The address is the TCP peer's, or the one ``X-Forwarded-For`` names when the peer is a trusted
 proxy (``STEELYARD_TRUSTED_PROXIES``, applied by the proxy-headers middleware outside this one).
@@ -33,7 +35,8 @@ from steelyard.errors import RateLimited
 from steelyard.ratelimit.shared import SharedLimiter
 from steelyard.ratelimit.window import Check, Verdict
 
-LOGIN_PREFIX = "/api/auth/"
+#: Routes that check a password: the password-guessing surface.
+PASSWORD_PATHS = frozenset({"/api/auth/login", "/api/auth/password", "/api/invitations/accept"})
 
 _MESSAGES = {
     "a": "Too many requests from this address",
@@ -62,7 +65,7 @@ class RateLimitMiddleware:
             credential = credential_hash(scope)
             if credential is not None:
                 checks.append(Check("k:" + credential, self.per_key))
-        login = bool(self.login_per_address) and scope["path"].startswith(LOGIN_PREFIX)
+        login = bool(self.login_per_address) and scope["path"].rstrip("/") in PASSWORD_PATHS
         if login:
             # Asked here first (no I/O): once this process knows the address is over, a flood
             # of sign-ins is refused without touching the database.
@@ -108,17 +111,29 @@ def client_address(client: tuple[str, int] | None) -> str:
 
 
 def credential_hash(scope: Scope) -> str | None:
-    """A stable name for the credential in ``Authorization``, whether or not it is valid.
-
-    Basic carries the key as the username (the password part is ignored by authentication, so
-    it must not make a new bucket); Bearer carries a key or a session token.
-    """
+    """A stable name for the credential in ``Authorization``, whether or not it is valid."""
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, rest = value.strip().partition(b" ")
-            secret = rest.strip()
-            if scheme.lower() == b"basic":
-                with contextlib.suppress(binascii.Error, ValueError):
-                    secret = base64.b64decode(secret, validate=True).partition(b":")[0]
-            return hashlib.sha256(secret).hexdigest()[:32] if secret else None
+            known = _hashes.get(value)
+            if known is None:
+                if len(_hashes) >= _HASHES_KEPT:
+                    _hashes.clear()
+                known = _hashes[value] = _hash_of(value)
+            return known or None
     return None
+
+
+#: Authorization header → its bucket name: the same few keys call again and again.
+_hashes: dict[bytes, str] = {}
+_HASHES_KEPT = 10_000
+
+
+def _hash_of(header: bytes) -> str:
+    """Basic carries the key as the username (the password part is ignored by authentication,
+    so it must not make a new bucket); Bearer carries a key or a session token."""
+    scheme, _, rest = header.strip().partition(b" ")
+    secret = rest.strip()
+    if scheme.lower() == b"basic":
+        with contextlib.suppress(binascii.Error, ValueError):
+            secret = base64.b64decode(secret, validate=True).partition(b":")[0]
+    return hashlib.sha256(secret).hexdigest()[:32] if secret else ""

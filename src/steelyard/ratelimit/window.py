@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 #: Window length in seconds; limits are requests per window (per minute).
 WINDOW = 60
@@ -30,12 +31,11 @@ WINDOW = 60
 Key = tuple[str, int]  # (bucket, window start)
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+class Check(NamedTuple):
     """Admit one more request into ``bucket`` only if it stays within ``limit`` per window.
 
     ``record=False`` only asks (the count is then taken elsewhere, e.g. exactly in the shared
-    table).
+    table). A tuple: one or two are built for every request.
     """
 
     bucket: str
@@ -86,8 +86,9 @@ class Counts:
     """One process's counts per (bucket, window), thread-safe.
 
     A bucket's count is ``seen`` (the shared total at the last read) + ``sending`` (taken by a
-    synchronisation that has not finished) + ``pending`` (admitted here since). Nothing here
-    touches a database: ``shared.SharedLimiter`` moves the numbers.
+    synchronisation that has not finished) + ``pending`` (admitted here since), kept summed in
+    ``total`` so that a decision reads one number per window. Nothing here touches a database:
+    ``shared.SharedLimiter`` moves the numbers.
     """
 
     def __init__(self) -> None:
@@ -95,9 +96,7 @@ class Counts:
         self._seen: dict[Key, int] = {}
         self._sending: dict[Key, int] = {}
         self._pending: defaultdict[Key, int] = defaultdict(int)
-
-    def _count(self, key: Key) -> int:
-        return self._seen.get(key, 0) + self._sending.get(key, 0) + self._pending.get(key, 0)
+        self._total: defaultdict[Key, int] = defaultdict(int)
 
     def admit(self, checks: Sequence[Check], now: float) -> Verdict:
         """Admit the request (and count it in each recording bucket) only if every check holds.
@@ -106,22 +105,25 @@ class Counts:
         """
         start = window_start(now)
         previous = start - WINDOW
+        weight = 1.0 - (now - start) / WINDOW  # ``estimate``, inlined: this runs per request
+        total = self._total
         refused: Verdict | None = None
         with self._lock:
-            for check in checks:
-                if check.limit <= 0:
+            for bucket, limit, _record in checks:
+                if limit <= 0:
                     continue
-                before = self._count((check.bucket, previous))
-                current = self._count((check.bucket, start))
-                if not admits(before, current, check.limit, now):
-                    wait = retry_after(before, current, check.limit, now)
+                before = total.get((bucket, previous), 0)
+                current = total.get((bucket, start), 0)
+                if before * weight + current + 1 > limit:
+                    wait = retry_after(before, current, limit, now)
                     if refused is None or wait > refused.retry_after:
-                        refused = Verdict(False, wait, check.bucket)
+                        refused = Verdict(False, wait, bucket)
             if refused is not None:
                 return refused
-            for check in checks:
-                if check.record and check.limit > 0:
-                    self._pending[(check.bucket, start)] += 1
+            for bucket, limit, record in checks:
+                if record and limit > 0:
+                    self._pending[(bucket, start)] += 1
+                    total[(bucket, start)] += 1
         return ALLOWED
 
     def take_pending(self, since: int) -> dict[Key, int]:
@@ -146,8 +148,7 @@ class Counts:
     def buckets(self, since: int) -> set[str]:
         """Buckets with a count in window ``since`` or later (the ones worth reading back)."""
         with self._lock:
-            keys: Iterable[Key] = (*self._seen, *self._sending, *self._pending)
-            return {bucket for bucket, start in keys if start >= since}
+            return {bucket for bucket, start in self._total if start >= since}
 
     def settle(self, totals: Mapping[Key, int], since: int) -> None:
         """Take the shared totals just read (they include everything sent); forget old windows.
@@ -158,10 +159,13 @@ class Counts:
         with self._lock:
             self._sending.clear()
             self._observe(totals)
-            for key in [k for k in self._seen if k[1] < since]:
-                del self._seen[key]
-            for key in [k for k in self._pending if k[1] < since]:
-                del self._pending[key]
+            for counts in (self._seen, self._pending):
+                for key in [k for k in counts if k[1] < since]:
+                    del counts[key]
+            self._total.clear()
+            for counts in (self._seen, self._pending):
+                for key, n in counts.items():
+                    self._total[key] += n
 
     def observe(self, totals: Mapping[Key, int]) -> None:
         """Take shared totals read by someone else (an exact count taken in the table)."""
@@ -170,5 +174,7 @@ class Counts:
 
     def _observe(self, totals: Mapping[Key, int]) -> None:
         for key, n in totals.items():
-            if n > self._seen.get(key, 0):
+            seen = self._seen.get(key, 0)
+            if n > seen:
                 self._seen[key] = n
+                self._total[key] += n - seen
