@@ -269,13 +269,20 @@ def test_auth_on_the_native_api(
         ).status_code
         == 200
     )
-    native_error(http.post("/api/work/next"), 401)
+    missing = native_error(http.post("/api/work/next"), 401)
+    # The worker API talks about signing in, not about API keys.
+    assert "POST /api/auth/login" in missing["message"], missing
+    assert "API key" not in missing["message"], missing
     native_error(http.post("/api/work/next", headers={"Authorization": "Bearer not-a-token"}), 401)
-    # an API key is not a worker
-    native_error(http.post("/api/work/next", auth=auth(org.live_key)), 403)
-    native_error(
-        http.post("/api/work/next", headers={"Authorization": f"Bearer {org.live_key}"}), 403
-    )
+    # an API key is not a worker: 401, the credential is of the wrong kind for this API
+    for headers in ({"Authorization": f"Bearer {org.live_key}"}, {}):
+        wrong = native_error(
+            http.post(
+                "/api/work/next", headers=headers, auth=None if headers else auth(org.live_key)
+            ),
+            401,
+        )
+        assert "session token" in wrong["message"], wrong
 
 
 def test_every_role_that_labels_can_take_work(

@@ -15,7 +15,6 @@ from fastapi import FastAPI
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api import errors
-from steelyard.api.deps import _ActorCache
 from steelyard.api.scale_v1.files import router
 from steelyard.callbacks.urls import allow_private_targets
 from steelyard.clock import FrozenClock
@@ -268,7 +267,6 @@ def make_app(
     app.state.db = db
     app.state.settings = settings
     app.state.clock = clock
-    app.state.actor_cache = _ActorCache()
     app.state.http_transport = transport
     allow_private_targets(settings.allow_private_callbacks)
     errors.install(app)

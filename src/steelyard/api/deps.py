@@ -1,25 +1,19 @@
-"""FastAPI dependencies: the database, settings, clock and the authenticated caller."""
+"""FastAPI dependencies: the database, settings, clock, the caller (``api.auth``) and the body."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import math
 import re
-import threading
-import time
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
-from steelyard.accounts import service as accounts
-from steelyard.accounts.schemas import Actor
+from steelyard.api.auth import ActorDep as ActorDep  # handlers import the caller from here too
 from steelyard.clock import Clock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
-from steelyard.errors import TooLarge, Unauthorized, ValidationError
+from steelyard.errors import ValidationError
 
 #: Routes see ``%2F`` in a path segment as this character (see ``app.RawPathMiddleware``).
 SLASH_SENTINEL = "\ue000"
@@ -41,130 +35,12 @@ async def get_clock(request: Request) -> Clock:
     return request.app.state.clock  # type: ignore[no-any-return]
 
 
-class _ActorCache:
-    """API key → actor for a few seconds: spares a query per request on the hot paths."""
-
-    def __init__(self, ttl: float = 10.0, size: int = 10_000) -> None:
-        self.ttl, self.size = ttl, size
-        self._items: dict[str, tuple[float, Actor]] = {}
-        self._lock = threading.Lock()
-        #: Lookups in flight. When an entry expires under load, every request holding that key
-        #: misses at once; they share one lookup instead of each sending a thread to the database.
-        self.pending: dict[str, asyncio.Future[Actor]] = {}
-
-    def get(self, key: str) -> Actor | None:
-        with self._lock:
-            hit = self._items.get(key)
-            if hit and hit[0] > time.monotonic():
-                return hit[1]
-            return None
-
-    def put(self, key: str, actor: Actor) -> None:
-        with self._lock:
-            if len(self._items) >= self.size:
-                self._items.clear()
-            self._items[key] = (time.monotonic() + self.ttl, actor)
-
-
-def _credentials(request: Request) -> tuple[str, str] | None:
-    """(scheme, secret) from ``Authorization``: Basic with the key as username, or Bearer."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if scheme.lower() == "basic" and value:
-        try:
-            decoded = base64.b64decode(value).decode()
-        except (ValueError, UnicodeDecodeError):
-            return None
-        username, _, _password = decoded.partition(":")
-        return ("key", username) if username else None
-    if scheme.lower() == "bearer" and value:
-        return ("bearer", value)
-    return None
-
-
-async def get_actor(request: Request) -> Actor:
-    """The caller: an API key (Basic or Bearer) or a worker's session token (Bearer).
-
-    A cache hit answers on the event loop; a miss queries the database in the thread pool.
-    """
-    creds = _credentials(request)
-    if creds is None:
-        raise Unauthorized(
-            "Please provide a valid API key: HTTP Basic with the key as username, or Bearer."
-        )
-    kind, secret = creds
-    cache: _ActorCache = request.app.state.actor_cache
-    cached = cache.get(secret)
-    if cached is not None:
-        return cached
-    loop = asyncio.get_running_loop()
-    pending = cache.pending.get(secret)
-    if pending is not None and pending.get_loop() is loop:
-        return await asyncio.shield(pending)
-    future: asyncio.Future[Actor] = loop.create_future()
-    cache.pending[secret] = future
-    try:
-        actor = await run_in_threadpool(_authenticate, request, kind, secret)
-    except BaseException as exc:
-        if isinstance(exc, Exception):
-            future.set_exception(exc)
-            future.exception()  # retrieved here: nobody else may be waiting for it
-        else:
-            future.cancel()
-        raise
-    finally:
-        if cache.pending.get(secret) is future:
-            del cache.pending[secret]
-    if actor.kind == "api_key":
-        cache.put(secret, actor)
-    future.set_result(actor)
-    return actor
-
-
-def _authenticate(request: Request, kind: str, secret: str) -> Actor:
-    db: Database = request.app.state.db
-    with db.unit_of_work(write=False) as session:
-        if secret.startswith(("live_", "test_")) or kind == "key":
-            return accounts.authenticate_api_key(session, secret)
-        now = request.app.state.clock.now()
-        return accounts.authenticate_token(session, secret, now=now)
-
-
-async def require_api_key(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
-    """The Scale API takes API keys only.
-
-    A worker's session token is a Bearer token too; without this check an annotator could call
-    ``/v1`` as its organization (read every task, or promote itself with ``teams/set_role``).
-    """
-    if actor.kind != "api_key":
-        raise Unauthorized(
-            "The Scale API takes an API key (live_... or test_...), not a session token."
-        )
-    return actor
-
-
-async def api_key_actor(request: Request) -> Actor:
-    """``require_api_key`` for a handler that resolves its caller itself (a hot path)."""
-    return await require_api_key(await get_actor(request))
-
-
 async def json_body(request: Request) -> Any:
     """The request's JSON body, or None when empty. Tolerates what the Scale client sends:
-    ``Content-Type: application/json`` with no body, DELETE with a body, bare arrays."""
-    settings: Settings = request.app.state.settings
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-        raise TooLarge(
-            f"The request body is larger than {settings.max_body_bytes} bytes.", field="body"
-        )
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw.extend(chunk)
-        if len(raw) > settings.max_body_bytes:
-            raise TooLarge(
-                f"The request body is larger than {settings.max_body_bytes} bytes.", field="body"
-            )
+    ``Content-Type: application/json`` with no body, DELETE with a body, bare arrays.
+
+    Its size is bounded before it gets here, for every route (``api.limits``)."""
+    raw = await request.body()
     if not raw.strip():
         return None
     oversized: list[int] = []
@@ -262,5 +138,4 @@ def path_name(value: str) -> str:
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
-ActorDep = Annotated[Actor, Depends(get_actor)]
 BodyDep = Annotated[Any, Depends(json_body)]

@@ -21,6 +21,8 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from steelyard.api.auth import Credential, credential_router
+
 ASSETS_PATH = "/docs-assets"
 OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 # Swagger UI would otherwise show a badge that sends the document to validator.swagger.io.
@@ -32,8 +34,9 @@ def install(app: FastAPI) -> None:
     ``redoc_url=None`` so that FastAPI's CDN pages are not added too."""
     directory = str(files("fastapi_offline") / "static")
     app.mount(ASSETS_PATH, StaticFiles(directory=directory), name="docs-assets")
+    pages = credential_router(Credential.PUBLIC, include_in_schema=False)
 
-    @app.get("/docs", include_in_schema=False)
+    @pages.get("/docs")
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = _root(request)
         return get_swagger_ui_html(
@@ -46,11 +49,11 @@ def install(app: FastAPI) -> None:
             swagger_ui_parameters={**(app.swagger_ui_parameters or {}), **SWAGGER_PARAMETERS},
         )
 
-    @app.get(OAUTH2_REDIRECT_PATH, include_in_schema=False)
+    @pages.get(OAUTH2_REDIRECT_PATH)
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get("/redoc", include_in_schema=False)
+    @pages.get("/redoc")
     async def redoc(request: Request) -> HTMLResponse:
         root = _root(request)
         return get_redoc_html(
@@ -60,6 +63,8 @@ def install(app: FastAPI) -> None:
             redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
             with_google_fonts=False,
         )
+
+    app.include_router(pages)
 
 
 def _root(request: Request) -> str:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from steelyard.api.deps import get_actor
+from steelyard.api.auth import Credential, authenticate
 from steelyard.db.engine import Database
 from steelyard.errors import SteelyardError
 from steelyard.idempotency import service
@@ -43,7 +43,9 @@ class IdempotencyMiddleware:
             return
         request = Request(scope)
         try:
-            actor = await get_actor(request)
+            # /v1 takes API keys; the route finds this caller already resolved.
+            actor = await authenticate(request, Credential.API_KEY)
+            assert actor is not None  # an API key route always resolves a caller
         except SteelyardError:
             # No valid key: let the route answer its usual 401.
             await self.app(scope, _replay_receive(body), send)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from steelyard import __version__
+from steelyard.api.auth import Credential, credential_router
 
-router = APIRouter(include_in_schema=False)
+router = credential_router(Credential.PUBLIC, include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -5,22 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from steelyard.accounts import service as accounts
 from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
-from steelyard.api.deps import ClockDep, DbDep, get_actor, json_body
+from steelyard.api.auth import Credential, actor_of, credential_router
+from steelyard.api.deps import ClockDep, DbDep, json_body
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.tasks import repository
-from steelyard.tasks.serialize import task_for_worker
+from steelyard.tasks.serialize import task_to_scale
 from steelyard.timefmt import iso
 from steelyard.workflow import service as workflow
 
-router = APIRouter(prefix="/api")
+#: The labeling path takes a worker's session token; signing in (``public``) takes none.
+router = credential_router(Credential.SESSION, prefix="/api")
+public = credential_router(Credential.PUBLIC)
 
 
 class LoginBody(BaseModel):
@@ -32,7 +35,7 @@ class TokenOut(BaseModel):
     token: str
 
 
-@router.post("/auth/login", tags=["auth"], summary="Sign in; returns a bearer token")
+@public.post("/auth/login", tags=["auth"], summary="Sign in; returns a bearer token")
 def login(body: LoginBody, db: DbDep, clock: ClockDep) -> TokenOut:
     with db.unit_of_work() as session:
         token = accounts.login(session, email=body.email, password=body.password, now=clock.now())
@@ -49,10 +52,10 @@ async def next_task(
     request: Request,
     project: str | None = Query(None, description="stay within this project"),
 ) -> Response:
-    # A labeler's hot path: the caller is resolved here rather than through FastAPI's
-    # dependency solving (as for task create), and the lease is a short write that on SQLite
-    # runs on the event loop (see api.transactions).
-    actor = await get_actor(request)
+    # A labeler's hot path: the caller is taken here rather than through FastAPI's dependency
+    # solving (as for task create), and the lease is a short write that on SQLite runs on the
+    # event loop (see api.transactions).
+    actor = actor_of(request)
     state = request.app.state
     offer = await transactions.write(
         state.db, _lease_next, actor, project, state.clock.now(), state.settings.lease_seconds
@@ -68,8 +71,12 @@ def _lease_next(
     )
     if lease is None:
         return None
-    project_names, _ = repository.names_for(session, [lease.task])
-    task = task_for_worker(lease.task, project_name=project_names.get(lease.task.project_id or ""))
+    project_names, batch_names = repository.names_for(session, [lease.task])
+    task = task_to_scale(
+        lease.task,
+        project_name=project_names.get(lease.task.project_id or ""),
+        batch_name=batch_names.get(lease.task.batch_id or ""),
+    )
     return {
         "assignment_id": lease.assignment.id,
         "task": task,
@@ -91,7 +98,7 @@ class SubmitBody(BaseModel):
     openapi_extra=bodies.body(SubmitBody),
 )
 async def submit(assignment_id: str, request: Request) -> JSONDoc:
-    actor = await get_actor(request)
+    actor = actor_of(request)
     body = await json_body(request)
     state = request.app.state
     return JSONDoc(
@@ -109,3 +116,6 @@ def _submit(
         "status": task.status,
         "submitted_at": iso(assignment.submitted_at) if assignment.submitted_at else None,
     }
+
+
+router.include_router(public)

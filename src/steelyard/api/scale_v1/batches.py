@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
+from steelyard.api.auth import Credential, credential_router
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep, path_name
 from steelyard.api.scale_v1 import bodies, wire
 from steelyard.callbacks import targets
@@ -17,7 +18,7 @@ from steelyard.projects import service
 from steelyard.timefmt import parse, parse_upper
 from steelyard.validation import json_object
 
-router = APIRouter(tags=["batches"])
+router = credential_router(Credential.API_KEY, tags=["batches"])
 
 
 @router.post(

@@ -3,37 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
 from steelyard.accounts.schemas import Actor
-from steelyard.api.deps import (
-    BodyDep,
-    ClockDep,
-    DbDep,
-    SettingsDep,
-    get_actor,
-    require_api_key,
-)
+from steelyard.api.auth import ActorDep, Credential, LinkOrActorDep, credential_router
+from steelyard.api.deps import BodyDep, ClockDep, DbDep, SettingsDep
 from steelyard.clock import Clock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
-from steelyard.errors import Forbidden, NotFound, TooLarge, ValidationError
+from steelyard.errors import NotFound, TooLarge, ValidationError
 from steelyard.files import service as files
 from steelyard.files.models import StoredFile
 from steelyard.files.store import FileStore, LocalFileStore
 from steelyard.validation import json_object, require_str
 
-router = APIRouter()
-
 #: Like the rest of ``/v1``: API keys only, never a worker's session token.
-KeyDep = Annotated[Actor, Depends(require_api_key)]
+router = credential_router(Credential.API_KEY)
+#: Downloads also open with a signed link and no credentials (browsers fetch them for ``<img>``).
+links = credential_router(Credential.SIGNED_LINK)
 
 #: Room for the multipart framing and the small text fields around the file itself.
 _FORM_OVERHEAD = 256 * 1024
@@ -78,7 +71,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 @router.post("/files/upload")
 async def upload_file(
-    request: Request, actor: KeyDep, db: DbDep, settings: SettingsDep, clock: ClockDep
+    request: Request, actor: ActorDep, db: DbDep, settings: SettingsDep, clock: ClockDep
 ) -> dict[str, Any]:
     limit = settings.max_upload_bytes + _FORM_OVERHEAD
     declared = request.headers.get("content-length", "")
@@ -124,7 +117,7 @@ def _save_upload(
 def import_file(
     request: Request,
     body: BodyDep,
-    actor: KeyDep,
+    actor: ActorDep,
     db: DbDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -144,45 +137,23 @@ def import_file(
         return _to_json(row, _base_url(request, settings), settings, clock)
 
 
-@dataclass(frozen=True)
-class FileAccess:
-    """Who may read the file: an API-key caller, or anyone holding a valid signed link."""
-
-    actor: Actor | None
-    link_expires: int | None = None
-
-
-async def file_access(request: Request, file_id: str) -> FileAccess:
-    """A valid ``expires``+``sig`` pair first (browsers send no API key), else the API key."""
-    params = request.query_params
-    sig, expires = params.get("sig"), params.get("expires")
-    if sig is not None or expires is not None:
-        settings, now = request.app.state.settings, request.app.state.clock.now()
-        if files.verify_signature(file_id, expires or "", sig or "", settings.secret_key, now):
-            return FileAccess(actor=None, link_expires=int(expires or 0))
-        if not request.headers.get("authorization"):
-            # 403, not 401: a 401 would make a browser pop up a password dialog for an <img>.
-            raise Forbidden("This file link has expired or its signature is invalid.", field="sig")
-    return FileAccess(actor=await require_api_key(await get_actor(request)))
-
-
-@router.head("/files/{file_id}", response_model=None, include_in_schema=False)
-@router.get(
+@links.head("/files/{file_id}", response_model=None, include_in_schema=False)
+@links.get(
     "/files/{file_id}", response_model=None, summary="Download a file (API key or signed link)"
 )
 def download_file(
     request: Request,
     file_id: str,
-    access: Annotated[FileAccess, Depends(file_access)],
+    actor: LinkOrActorDep,
     db: DbDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> Response:
     with db.unit_of_work(write=False) as session:
-        if access.actor is None:
+        if actor is None:  # a valid signed link
             row = files.get_file_by_id(session, file_id)
         else:
-            row = files.get_file(session, access.actor, file_id)
+            row = files.get_file(session, actor, file_id)
         # Ending a read transaction expires loaded rows; keep this one's values.
         session.expunge(row)
     inline = files.is_inline_safe(row.mime_type)
@@ -190,9 +161,10 @@ def download_file(
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-cache",
     }
-    if access.link_expires is not None:
+    if actor is None:
         # Blobs never change, so a signed link may be cached for as long as it stays valid.
-        remaining = max(0, min(access.link_expires - int(clock.now().timestamp()), 86400))
+        expires = int(request.query_params["expires"])
+        remaining = max(0, min(expires - int(clock.now().timestamp()), 86400))
         headers["Cache-Control"] = f"private, max-age={remaining}"
     if row.mime_type != "application/pdf":
         # Even if a browser were talked into rendering it as a page, it could run no script.
@@ -223,3 +195,6 @@ def _stream(store: FileStore, key: str) -> Iterator[bytes]:
     with store.open(key) as handle:
         while chunk := handle.read(1024 * 1024):
             yield chunk
+
+
+router.include_router(links)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
+from steelyard.api.auth import Credential, credential_router
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
 from steelyard.api.scale_v1 import bodies, wire
 from steelyard.projects import service
 from steelyard.validation import json_object
 
-router = APIRouter(tags=["projects"])
+router = credential_router(Credential.API_KEY, tags=["projects"])
 
 
 @router.post(

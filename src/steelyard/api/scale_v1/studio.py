@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
+from steelyard.api.auth import Credential, credential_router
 from steelyard.api.deps import ActorDep, BodyDep, DbDep, path_name
 from steelyard.studio import service
 from steelyard.studio.service import GroupView, StudioBatchView
 
-router = APIRouter(tags=["studio"])
+router = credential_router(Credential.API_KEY, tags=["studio"])
 
 
 def _group(group: GroupView) -> dict[str, Any]:

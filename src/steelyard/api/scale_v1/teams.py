@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from steelyard.accounts import service
+from steelyard.api.auth import Credential, credential_router
 from steelyard.api.deps import ActorDep, BodyDep, DbDep
 from steelyard.api.scale_v1 import wire
 from steelyard.errors import ValidationError
 from steelyard.validation import json_object
 
-router = APIRouter(tags=["teams"])
+router = credential_router(Credential.API_KEY, tags=["teams"])
 
 
 def _body(body: Any) -> tuple[Any, str]:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
+from steelyard.api.auth import Credential, credential_router
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep
 from steelyard.api.scale_v2.common import (
     after,
@@ -27,7 +28,7 @@ from steelyard.projects.models import Batch
 from steelyard.tasks import v2wire
 from steelyard.validation import optional_bool
 
-router = APIRouter()
+router = credential_router(Credential.API_KEY)
 
 
 def _render(session: Session, batches: list[Batch], expand: set[str]) -> list[dict[str, Any]]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
+from steelyard.api.auth import Credential, credential_router
 from steelyard.api.deps import ActorDep, DbDep
 from steelyard.api.scale_v2.common import after, before
 from steelyard.projects import batch_control, service
 from steelyard.tasks import v2wire
 
-router = APIRouter()
+router = credential_router(Credential.API_KEY)
 
 
 @router.get("/project", summary="Get a project")

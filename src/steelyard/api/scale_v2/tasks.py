@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy.orm import Session
 
+from steelyard.api.auth import Credential, credential_router
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep
 from steelyard.api.scale_v2.common import (
     after,
@@ -22,7 +23,7 @@ from steelyard.tasks import metadata, repository, service, v2wire
 from steelyard.tasks.models import Task, TaskRow
 from steelyard.validation import require_str
 
-router = APIRouter()
+router = credential_router(Credential.API_KEY)
 
 
 def _render(
