@@ -7,11 +7,13 @@ loopback address (127.x.y.z), so that no other test's traffic counts in its buck
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from steelyard.api.ratelimit import PASSWORD_PATHS, RateLimitMiddleware
 from steelyard.config import Settings
 from steelyard.db.engine import Database
 from tests.api.helpers import auth, make_worker, scale_error
+from tests.api.serving import steelyard_serve
 from tests.conftest import Org, free_port
 
 
@@ -204,3 +207,31 @@ def test_only_routes_that_check_a_password_share_the_sign_in_budget(settings: Se
         ]
     assert listing == [401] * 4
     assert changes == [401, 401, 429]
+
+
+def test_serve_with_workers_shares_the_sign_in_budget_and_bounds_slow_heads(
+    tmp_path: Path,
+) -> None:
+    """``steelyard serve --workers 2``: the worker processes build their settings from the
+    environment; sign-ins over fresh connections (spread over both) share one budget."""
+    env = {
+        "STEELYARD_LOGIN_RATE_LIMIT_PER_ADDRESS": "5",
+        "STEELYARD_REQUEST_HEAD_TIMEOUT_SECONDS": "1",
+    }
+    with steelyard_serve(tmp_path, env, "--workers", "2") as address:
+        statuses = [
+            httpx.post(
+                f"http://{address}/api/auth/login",
+                json={"email": f"n-{uuid.uuid4().hex[:8]}@example.com", "password": "wrong one"},
+                headers={"Connection": "close"},
+            ).status_code
+            for _ in range(16)
+        ]
+        host, port = address.split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"GET /v1/projects HTTP/1.1\r\nHost: x\r\n")
+            started = time.monotonic()
+            stalled = sock.recv(100)
+            waited = time.monotonic() - started
+    assert statuses == [401] * 5 + [429] * 11
+    assert stalled.startswith(b"HTTP/1.1 408 ") and waited <= 4

@@ -7,19 +7,14 @@ file descriptors, so that a slow-loris which is never cut off starves it of conn
 
 from __future__ import annotations
 
-import os
-import resource
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.api.serving import steelyard_serve
 
 HEAD_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.0
@@ -27,48 +22,17 @@ KEEP_ALIVE = 1
 FILES = 256  # the server's descriptor limit
 
 
-def _few_files() -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (FILES, FILES))
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("slow-clients")
-    port = free_port()
     env = {
-        **os.environ,
-        "STEELYARD_DATA_DIR": str(data),
-        "STEELYARD_DATABASE_URL": "",
         "STEELYARD_REQUEST_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
         "STEELYARD_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         "STEELYARD_KEEP_ALIVE_TIMEOUT_SECONDS": str(KEEP_ALIVE),
         "STEELYARD_MAX_REQUEST_HEAD_BYTES": "4096",
         "STEELYARD_LOGIN_RATE_LIMIT_PER_ADDRESS": "3",
     }
-    cli = [sys.executable, "-m", "steelyard.cli.main", "serve", "--port", str(port), "--no-jobs"]
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [*cli, "--log-level", "warning"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=_few_files,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, Path(log.name).read_text()
-            assert time.monotonic() < deadline, "steelyard serve did not start"
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with steelyard_serve(tmp_path_factory.mktemp("slow-clients"), env, files=FILES) as address:
+        yield address
 
 
 def _connect(served: str) -> socket.socket:
