@@ -156,6 +156,9 @@ def test_every_route_refuses_a_request_without_credentials(
             continue
         if method == "HEAD":
             continue
+        scheme = "Bearer" if credential is Credential.SESSION else "Basic"
+        if not r.headers.get("www-authenticate", "").startswith(scheme):
+            wrong.append(f"{method} {path}: WWW-Authenticate {r.headers.get('www-authenticate')}")
         text = _message(r)
         # Each API names the credential it takes.
         word = "POST /api/auth/login" if credential is Credential.SESSION else "API key"
