@@ -6,6 +6,7 @@ loopback address (127.x.y.z), so that no other test's traffic counts in its buck
 
 from __future__ import annotations
 
+import base64
 import random
 import socket
 import threading
@@ -21,7 +22,12 @@ import pytest
 import uvicorn
 
 from steelyard.api.app import create_app
-from steelyard.api.ratelimit import PASSWORD_PATHS, RateLimitMiddleware
+from steelyard.api.ratelimit import (
+    PASSWORD_PATHS,
+    RateLimitMiddleware,
+    client_address,
+    credential_hash,
+)
 from steelyard.config import Settings
 from steelyard.db.engine import Database
 from tests.api.helpers import auth, make_worker, scale_error
@@ -235,3 +241,23 @@ def test_serve_with_workers_shares_the_sign_in_budget_and_bounds_slow_heads(
             waited = time.monotonic() - started
     assert statuses == [401] * 5 + [429] * 11
     assert stalled.startswith(b"HTTP/1.1 408 ") and waited <= 4
+
+
+def test_addresses_and_credentials_name_their_buckets() -> None:
+    assert client_address(("203.0.113.9", 1)) == "203.0.113.9"
+    assert client_address(("::ffff:203.0.113.9", 1)) == "203.0.113.9"
+    # One subscriber holds a whole /64: its addresses share one budget.
+    assert client_address(("2001:db8:1:2::1", 1)) == client_address(("2001:db8:1:2:ffff::9", 1))
+    assert client_address(("2001:db8:1:2::1", 1)) != client_address(("2001:db8:1:3::1", 1))
+    assert client_address(None) == "unknown"
+
+    def named(header: bytes) -> str | None:
+        return credential_hash({"headers": [(b"authorization", header)]})
+
+    basic = named(b"Basic " + base64.b64encode(b"live_abc:"))
+    assert basic == named(b"Basic " + base64.b64encode(b"live_abc:other"))
+    assert basic is not None and "live_abc" not in basic
+    assert basic == named(b"Bearer live_abc")
+    assert named(b"Bearer live_abd") != basic
+    assert named(b"Bearer ") is None
+    assert credential_hash({"headers": [(b"host", b"x")]}) is None
