@@ -3,8 +3,10 @@
 Every operation under ``/v1``, ``/v2`` and ``/api`` is fuzzed twice, once as a customer (the
 organization's live API key) and once as a worker (a session token), against the live test
 server over HTTP. Half of the generated names and ids are those of real resources seeded first
-(a project, a batch, a task, a file, a leased assignment), so requests reach the code behind the
-404s; the other half are whatever Schemathesis makes up.
+(a project, a batch, a task, a file, a leased assignment, an invitation, a session), so requests
+reach the code behind the 404s; the other half are whatever Schemathesis makes up. The
+operations that end the worker's session (sign-out, revoking a session) run last, on their own,
+so that the rest of the worker's run is not answered 401.
 
 The run is bounded (a fixed number of cases per operation, Hypothesis' deterministic mode), so
 the same cases run each time and it fits CI's budget; set ``STEELYARD_FUZZ_EXAMPLES`` higher to
@@ -31,6 +33,8 @@ from tests.conftest import LiveServer, Org, basic
 EXAMPLES = int(os.environ.get("STEELYARD_FUZZ_EXAMPLES", "12"))
 TIMEOUT_SECONDS = 600
 TASK_TYPES = ["categorization", "imageannotation", "textcollection", "comparison"]
+FUZZED = "^/(v1|v2|api)/"
+ENDS_THE_SESSION = "^/api/auth/(logout|sessions/)"
 
 
 def _ok(r: httpx.Response) -> dict[str, object]:
@@ -39,9 +43,12 @@ def _ok(r: httpx.Response) -> dict[str, object]:
     return body
 
 
-def seed(http: httpx.Client, org: Org, worker_token: str) -> dict[str, list[object]]:
+def seed(
+    http: httpx.Client, org: Org, other_org: Org, worker: str, worker_token: str
+) -> dict[str, list[object]]:
     """Real resources for the generated requests to find, by dictionary of values."""
     auth = basic(org.live_key)
+    as_worker = {"Authorization": worker_token}
     ids: dict[str, list[object]] = {"names": ["fuzz"], "types": list(TASK_TYPES)}
     params = {"instruction": "Pick one"}
     for name in ("fuzz", "fuzz-work"):  # the worker leases from its own project
@@ -74,11 +81,22 @@ def seed(http: httpx.Client, org: Org, worker_token: str) -> dict[str, list[obje
     ids["batch_ids"] = [str(batch["id"])]
     upload = _ok(http.post("/v1/files/upload", files={"file": ("a.txt", b"fuzz")}, auth=auth))
     ids["file_ids"] = [str(upload["id"])]
-    lease = http.post(
-        "/api/work/next", params={"project": "fuzz-work"}, headers={"Authorization": worker_token}
-    )
+    lease = http.post("/api/work/next", params={"project": "fuzz-work"}, headers=as_worker)
     ids["assignment_ids"] = [str(_ok(lease)["assignment_id"])]
+    invite = {"emails": [worker], "team_role": "labeler"}
+    _ok(http.post("/v1/teams/invite", json=invite, auth=basic(other_org.live_key)))
+    invitations = http.get("/api/invitations", headers=as_worker)
+    ids["invitation_ids"] = [str(i["id"]) for i in _list(invitations)]
+    ids["session_ids"] = [
+        str(s["id"]) for s in _list(http.get("/api/auth/sessions", headers=as_worker))
+    ]
     return ids
+
+
+def _list(r: httpx.Response) -> list[dict[str, object]]:
+    assert r.is_success and r.json(), (r.request.url, r.status_code, r.text)
+    body: list[dict[str, object]] = r.json()
+    return body
 
 
 # Which dictionary feeds which parameter (path, query or JSON body field).
@@ -100,6 +118,8 @@ BINDINGS = {
     "task_ids": ["path.task_id", "query.task_id"],
     "file_ids": ["path.file_id"],
     "assignment_ids": ["path.assignment_id"],
+    "invitation_ids": ["path.invitation_id"],
+    "session_ids": ["path.session_id"],
 }
 
 
@@ -115,15 +135,13 @@ def config(ids: dict[str, list[object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_schemathesis(url: str, auth: list[str], folder: Path) -> tuple[int, str]:
+def run_schemathesis(url: str, options: list[str], folder: Path) -> tuple[int, str]:
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file",
         str(folder / "schemathesis.toml"),
         "run",
         f"{url}/openapi.json",
-        "--include-path-regex",
-        "^/(v1|v2|api)/",
         "--checks",
         "not_a_server_error",
         "--max-examples",
@@ -134,7 +152,7 @@ def run_schemathesis(url: str, auth: list[str], folder: Path) -> tuple[int, str]
         "--request-timeout",
         "30",
         "--no-color",
-        *auth,
+        *options,
     ]
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False, cwd=folder
@@ -144,17 +162,31 @@ def run_schemathesis(url: str, auth: list[str], folder: Path) -> tuple[int, str]
 
 @pytest.mark.slow
 def test_generated_requests_never_answer_5xx(
-    server: LiveServer, http: httpx.Client, org: Org, db: Database, tmp_path: Path
+    server: LiveServer,
+    http: httpx.Client,
+    org: Org,
+    other_org: Org,
+    db: Database,
+    tmp_path: Path,
 ) -> None:
-    token = login(http, make_worker(db, org.org_id))["Authorization"]
-    (tmp_path / "schemathesis.toml").write_text(config(seed(http, org, token)))
-    identities = {
-        "API key": ["--auth", f"{org.live_key}:"],
-        "worker token": ["--header", f"Authorization: {token}"],
+    worker = make_worker(db, org.org_id)
+    token = login(http, worker)["Authorization"]
+    (tmp_path / "schemathesis.toml").write_text(config(seed(http, org, other_org, worker, token)))
+    as_worker = ["--header", f"Authorization: {token}"]
+    runs = {
+        "API key": ["--auth", f"{org.live_key}:", "--include-path-regex", FUZZED],
+        "worker token": [
+            *as_worker,
+            "--include-path-regex",
+            FUZZED,
+            "--exclude-path-regex",
+            ENDS_THE_SESSION,
+        ],
+        "worker token, ending its session": [*as_worker, "--include-path-regex", ENDS_THE_SESSION],
     }
     failures = []
-    for name, auth in identities.items():
-        code, output = run_schemathesis(server.url, auth, tmp_path)
+    for name, options in runs.items():
+        code, output = run_schemathesis(server.url, options, tmp_path)
         print(f"--- Schemathesis as {name} (exit {code})\n{output}")  # shown with -rP
         if code != 0:
             failures.append(f"--- Schemathesis as {name} (exit {code})\n{output}")
