@@ -10,7 +10,7 @@ from scaleapi.exceptions import ScaleInvalidRequest, ScaleResourceNotFound, Scal
 from scaleapi.teams import TeammateRole
 
 from steelyard.db.engine import Database
-from tests.api.helpers import auth, client, login, make_worker, scale_error
+from tests.api.helpers import PASSWORD, auth, client, login, make_worker, scale_error
 from tests.conftest import LiveServer, Org
 
 
@@ -18,7 +18,7 @@ def _email() -> str:
     return f"t-{uuid.uuid4().hex[:10]}@example.com"
 
 
-def test_invite_and_change_roles(server: LiveServer, org: Org) -> None:
+def test_invite_and_change_roles(server: LiveServer, org: Org, db: Database) -> None:
     c = client(server, org.live_key)
     assert c.list_teammates() == []
     x, y = _email(), _email()
@@ -26,19 +26,35 @@ def test_invite_and_change_roles(server: LiveServer, org: Org) -> None:
     roles = {t.email: t.role for t in team}
     assert roles == {x: "labeler", y: "labeler"}
     assert all(t.is_studio_labeler for t in team)
+    # invitees are pending until they accept: listed, with the invitation's expiry
+    assert all(t.expiry for t in team)
 
-    team = c.update_teammates_role([x], TeammateRole.Manager)
+    team = c.update_teammates_role([x], TeammateRole.Manager)  # a pending invitation's role
     assert {t.email: t.role for t in team} == {x: "manager", y: "labeler"}
     assert {t.email: t.role for t in c.list_teammates()} == {x: "manager", y: "labeler"}
-    member = next(t for t in c.list_teammates() if t.email == y)
+    member_email = make_worker(db, org.org_id)
+    member = next(t for t in c.list_teammates() if t.email == member_email)
+    assert member.role == "labeler" and member.expiry is None
     member.update_teammate_role(TeammateRole.Admin)
-    assert {t.email: t.role for t in c.list_teammates()}[y] == "admin"
+    assert {t.email: t.role for t in c.list_teammates()}[member_email] == "admin"
 
     # inviting someone who is already a member changes nothing
-    again = c.invite_teammates([x], TeammateRole.Labeler)
-    assert {t.email: t.role for t in again}[x] == "manager"
-    # the test key sees the same team: teams belong to the organization
-    assert {t.email for t in client(server, org.test_key).list_teammates()} == {x, y}
+    again = c.invite_teammates([member_email], TeammateRole.Labeler)
+    assert {t.email: t.role for t in again}[member_email] == "admin"
+
+
+def test_team_management_is_live_only(server: LiveServer, org: Org, http: httpx.Client) -> None:
+    """A test key must not change the live team (it promoted a live annotator to admin)."""
+    live = client(server, org.live_key)
+    email = _email()
+    live.invite_teammates([email], TeammateRole.Labeler)
+    test = client(server, org.test_key)
+    assert test.list_teammates() == []  # test-mode code that lists the team keeps working
+    key = auth(org.test_key)
+    for path in ("/v1/teams/invite", "/v1/teams/set_role"):
+        r = http.post(path, json={"emails": [email], "team_role": "admin"}, auth=key)
+        scale_error(r, 403, "live")
+    assert {t.email: t.role for t in live.list_teammates()} == {email: "labeler"}
 
 
 def test_team_errors(server: LiveServer, org: Org, http: httpx.Client) -> None:
@@ -76,13 +92,28 @@ def test_teams_are_per_organization(server: LiveServer, org: Org, other_org: Org
     assert other.list_teammates() == []
     with pytest.raises(ScaleResourceNotFound):
         other.update_teammates_role([email], TeammateRole.Admin)
-    # the same person may belong to two organizations, with different roles
+    # the same person may be invited by two organizations, with different roles
     assert {t.email: t.role for t in other.invite_teammates([email], TeammateRole.Admin)} == {
         email: "admin"
     }
     assert {t.email: t.role for t in client(server, org.live_key).list_teammates()} == {
         email: "member"
     }
+
+
+def test_inviting_another_organizations_member_does_not_make_them_ours(
+    server: LiveServer, org: Org, other_org: Org, http: httpx.Client, db: Database
+) -> None:
+    """Defect 5: any organization could add another organization's existing user to its team."""
+    email = make_worker(db, other_org.org_id)
+    team = client(server, org.live_key).invite_teammates([email], TeammateRole.Admin)
+    assert next(t for t in team if t.email == email).expiry  # pending, not a member
+    # the person still signs in to their own organization only, and cannot choose ours
+    r = http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200 and r.json()["org_id"] == other_org.org_id
+    r = http.post("/api/auth/login", json={"email": email, "password": PASSWORD, "org": org.name})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "org"
+    assert org.name not in r.json()["error"]["message"].split(": ", 1)[1]
 
 
 def test_worker_sessions_cannot_use_the_scale_api(

@@ -1,4 +1,5 @@
-"""Steelyard's native API (``/api``): sign-in and the labeling path the UI drives."""
+"""Steelyard's native API (``/api``): the labeling path the UI drives, and (from ``auth``)
+sign-in, sessions and invitations."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from steelyard.accounts import service as accounts
 from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
 from steelyard.api.auth import Credential, actor_of, credential_router
-from steelyard.api.deps import ClockDep, DbDep, json_body
+from steelyard.api.deps import json_body
+from steelyard.api.native import auth
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.tasks import repository
@@ -21,25 +22,12 @@ from steelyard.tasks.serialize import task_to_scale
 from steelyard.timefmt import iso
 from steelyard.workflow import service as workflow
 
-#: The labeling path takes a worker's session token; signing in (``public``) takes none.
+#: The labeling path takes a worker's session token; ``auth`` declares its own routes.
 router = credential_router(Credential.SESSION, prefix="/api")
-public = credential_router(Credential.PUBLIC)
 
 
-class LoginBody(BaseModel):
-    email: str
-    password: str
-
-
-class TokenOut(BaseModel):
-    token: str
-
-
-@public.post("/auth/login", tags=["auth"], summary="Sign in; returns a bearer token")
-def login(body: LoginBody, db: DbDep, clock: ClockDep) -> TokenOut:
-    with db.unit_of_work() as session:
-        token = accounts.login(session, email=body.email, password=body.password, now=clock.now())
-    return TokenOut(token=token)
+# Sign-in, sessions and invitations.
+router.include_router(auth.router)
 
 
 @router.post(
@@ -116,6 +104,3 @@ def _submit(
         "status": task.status,
         "submitted_at": iso(assignment.submitted_at) if assignment.submitted_at else None,
     }
-
-
-router.include_router(public)
