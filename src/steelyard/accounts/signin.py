@@ -3,9 +3,9 @@
 ``sign_in`` (and ``accept_invitation`` for a token) runs in a worker thread, never on the event
 loop, in three steps:
 
-1. a short write transaction checks the throttle for the email and charges one failure in
-   advance (charging before the check means parallel guesses cannot overrun the limit), and
-   reads the account;
+1. a read transaction refuses a throttled email (429) without taking the write lock; then a
+   short write transaction checks again and charges one failure in advance (charging before
+   the check means parallel guesses cannot overrun the limit), and reads the account;
 2. the password is verified with no transaction open (argon2 is slow on purpose; under
    SQLite's write lock it stalled every writer). An unknown email, an inactive account or one
    without a password verifies against a dummy hash, so it costs what a wrong password costs;
@@ -75,13 +75,18 @@ class Candidate:
     password_hash: str | None
 
 
-def begin(
-    session: Session, email: str, *, now: datetime, free_failures: int = FREE_FAILURES
-) -> Candidate:
-    """Step 1 (a write transaction): refuse while throttled, else charge a failure up front."""
-    key = _email_key(email)
-    stmt = select(SignInFailures).where(SignInFailures.email_hash == key)
-    if session.get_bind().dialect.name == "postgresql":
+def check_throttle(
+    session: Session,
+    email: str,
+    *,
+    now: datetime,
+    free_failures: int = FREE_FAILURES,
+    lock: bool = False,
+) -> None:
+    """Refuse (429) while ``email`` must wait. Also run in a read transaction before step 1,
+    so that a flood of throttled attempts never takes the write lock."""
+    stmt = select(SignInFailures).where(SignInFailures.email_hash == _email_key(email))
+    if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     row = session.scalar(stmt)
     if row is not None and row.last_failed_at >= now - FORGET_AFTER:
@@ -92,6 +97,14 @@ def begin(
                 retry_after=wait.total_seconds(),
                 field="email",
             )
+
+
+def begin(
+    session: Session, email: str, *, now: datetime, free_failures: int = FREE_FAILURES
+) -> Candidate:
+    """Step 1 (a write transaction): refuse while throttled, else charge a failure up front."""
+    key = _email_key(email)
+    check_throttle(session, email, now=now, free_failures=free_failures, lock=True)
     session.execute(
         delete(SignInFailures).where(SignInFailures.last_failed_at < now - FORGET_AFTER)
     )
@@ -194,6 +207,8 @@ def sign_in(
 ) -> SignedIn:
     """The whole sign-in; call it from a worker thread (it blocks on argon2)."""
     email = email.strip().lower()
+    with db.unit_of_work(write=False) as session:
+        check_throttle(session, email, now=now, free_failures=free_failures)
     with db.unit_of_work() as session:
         candidate = begin(session, email, now=now, free_failures=free_failures)
     ok, new_hash = check(password, candidate)
