@@ -280,19 +280,18 @@ def test_a_key_seen_by_many_requests_at_once_is_looked_up_once(
 ) -> None:
     """The key cache is empty for a new key (as after it expires): concurrent requests with it
     share one database lookup, and a wrong key fails all of them alike."""
-    from steelyard.api import deps
-
+    authn = server.app.state.auth
     lookups: Counter[str] = Counter()
-    real = deps._authenticate
+    real = authn._lookup
 
-    def counting(request: Any, kind: str, secret: str) -> Any:
+    def counting(kind: str, secret: str) -> Any:
         lookups[secret] += 1
         import time
 
         time.sleep(0.2)  # hold the lookup open while the others arrive
-        return real(request, kind, secret)
+        return real(kind, secret)
 
-    monkeypatch.setattr(deps, "_authenticate", counting)
+    monkeypatch.setattr(authn, "_lookup", counting)
 
     def get(key: str) -> Callable[[int, threading.Barrier], int]:
         def job(_i: int, barrier: threading.Barrier) -> int:
