@@ -30,7 +30,7 @@ from steelyard.db.engine import Database
 from tests.api.helpers import login, make_worker
 from tests.conftest import LiveServer, Org, basic
 
-EXAMPLES = int(os.environ.get("STEELYARD_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("STEELYARD_FUZZ_EXAMPLES", "40"))
 TIMEOUT_SECONDS = 600
 TASK_TYPES = ["categorization", "imageannotation", "textcollection", "comparison"]
 FUZZED = "^/(v1|v2|api)/"
