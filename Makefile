@@ -6,54 +6,79 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8080
-STAMP := $(VENV)/.installed
+# Serving needs only the package; the test and lint tools come with `make test`. One stamp each,
+# so switching between the two reinstalls nothing, and `.[dev]` (a superset) marks both.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast lint typecheck bench bench-api bench-aggregation demo clean install postgres-check
+.PHONY: run test test-postgres test-fast lint typecheck bench bench-api bench-aggregation demo clean install install-dev postgres-check
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[dev]'
-	@touch $(STAMP)
+$(PY):
+	@printf '\n==> %s\n' "Creating the virtual environment $(VENV) with $(PYTHON)"
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
 
-install: $(STAMP)
+$(RUNTIME_STAMP): pyproject.toml | $(PY)
+	@printf '\n==> %s\n' "Installing Steelyard and what it needs to serve (the first time takes a few minutes)"
+	$(PIP) install -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	@printf '\n==> %s\n' "Installing Steelyard with the test, lint and type-check tools (.[dev])"
+	$(PIP) install -e '.[dev]'
+	@touch $@ $(RUNTIME_STAMP)
+
+install: $(RUNTIME_STAMP)
+
+install-dev: $(DEV_STAMP)
 
 ## run: install, migrate, seed the demo organization (prints its keys), serve on $(HOST):$(PORT)
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
+	@printf '\n==> %s\n' "Migrating the database"
 	$(VENV)/bin/steelyard db upgrade
-	$(VENV)/bin/steelyard demo
+	@printf '\n==> %s\n' "Seeding the demo organization"
+	$(VENV)/bin/steelyard demo --host $(HOST) --port $(PORT)
+	@printf '\n==> %s\n' "Serving on http://$(HOST):$(PORT) (Ctrl+C stops)"
 	$(VENV)/bin/steelyard serve --host $(HOST) --port $(PORT)
 
-demo: $(STAMP)
-	$(VENV)/bin/steelyard demo
+demo: $(RUNTIME_STAMP)
+	$(VENV)/bin/steelyard demo --host $(HOST) --port $(PORT)
 
-## test: the whole suite (PostgreSQL half when STEELYARD_TEST_POSTGRES_URL is set)
-test: $(STAMP) postgres-check lint typecheck
+## test: the whole suite (PostgreSQL half too when STEELYARD_TEST_POSTGRES_URL is set)
+test: $(DEV_STAMP) postgres-check lint typecheck
+	@printf '\n==> %s\n' "Running the tests"
 	$(VENV)/bin/pytest -q
 
-test-fast: $(STAMP)
+## test-postgres: only the PostgreSQL half; STEELYARD_TEST_POSTGRES_URL must be set and answer
+test-postgres: $(DEV_STAMP) postgres-check
+	@test -n "$$STEELYARD_TEST_POSTGRES_URL" \
+	  || { echo "test-postgres needs STEELYARD_TEST_POSTGRES_URL" >&2; exit 1; }
+	$(VENV)/bin/pytest -q -m postgres
+
+test-fast: $(DEV_STAMP)
 	$(VENV)/bin/pytest -q -x -m "not slow"
 
 # When a PostgreSQL URL is given it must answer: CI fails instead of skipping those tests.
-postgres-check: $(STAMP)
+postgres-check: $(DEV_STAMP)
 	@if [ -n "$$STEELYARD_TEST_POSTGRES_URL" ]; then \
-	  $(PY) -c "import os, sqlalchemy as sa; e = sa.create_engine(os.environ['STEELYARD_TEST_POSTGRES_URL']); e.connect().close(); print('PostgreSQL reachable for tests')" \
-	  || { echo "STEELYARD_TEST_POSTGRES_URL is set but PostgreSQL is unreachable" >&2; exit 1; }; \
+	  out=$$($(PY) -c "import os, sqlalchemy as sa; e = sa.create_engine(os.environ['STEELYARD_TEST_POSTGRES_URL']); e.connect().close(); print('PostgreSQL reachable for tests')" 2>&1) \
+	  && echo "$$out" \
+	  || { echo "$$out" | tail -n 3 >&2; echo "STEELYARD_TEST_POSTGRES_URL is set but PostgreSQL is unreachable" >&2; exit 1; }; \
 	fi
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 bench: bench-api bench-aggregation
 
-bench-api: $(STAMP)
+bench-api: $(DEV_STAMP)
 	$(PY) bench/api.py
 
-bench-aggregation: $(STAMP)
+bench-aggregation: $(DEV_STAMP)
 	$(PY) bench/aggregation.py
 
 clean:

@@ -26,6 +26,10 @@ from steelyard.config import Settings, load_settings
 from steelyard.db.engine import Database
 from steelyard.db.migrate import upgrade
 
+#: Fails any test during which something waited on the network or hashed a password inside a
+#: write transaction (see the module).
+pytest_plugins = ["tests._write_lock_guard"]
+
 POSTGRES_URL = os.environ.get("STEELYARD_TEST_POSTGRES_URL", "")
 BACKENDS = (
     ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)] if POSTGRES_URL else ["sqlite"]
@@ -66,6 +70,11 @@ def settings(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Settings
         allow_private_callbacks=True,
         callback_retry_base_seconds=0.05,
         job_poll_seconds=0.02,
+        # The whole suite calls one server from one address: limits raised (still enforced, so
+        # every request passes the limiter) far above it; tests of limits build their own app.
+        rate_limit_per_key=10**9,
+        rate_limit_per_address=10**9,
+        login_rate_limit_per_address=10**9,
     )
 
 
@@ -99,7 +108,9 @@ class LiveServer:
 def server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     app = create_app(settings)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -13,16 +13,21 @@ import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from steelyard import __version__
 from steelyard.api import errors
-from steelyard.api.deps import SLASH_SENTINEL, _ActorCache
+from steelyard.api.auth import Authenticator
+from steelyard.api.deps import SLASH_SENTINEL
 from steelyard.api.idempotency import IdempotencyMiddleware
+from steelyard.api.limits import BodyLimitMiddleware
+from steelyard.api.ratelimit import RateLimitMiddleware
 from steelyard.callbacks.urls import allow_private_targets
 from steelyard.clock import SYSTEM_CLOCK, Clock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
 from steelyard.db.migrate import upgrade
+from steelyard.ratelimit.shared import SharedLimiter
 
 log = logging.getLogger("steelyard")
 _SLASHES = re.compile("/{2,}")
@@ -90,6 +95,7 @@ def create_app(
     )
     allow_private_targets(settings.allow_private_callbacks)
     runner: Any = None
+    limiter = SharedLimiter(db, sync_seconds=settings.rate_limit_sync_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,9 +107,13 @@ def create_app(
 
             runner = JobRunner(db, settings, clock=clock, transport=http_transport)
             runner.start()
+        limiter.start()
+        app.state.auth.start()  # hears credential changes made by other processes
         try:
             yield
         finally:
+            app.state.auth.close()
+            limiter.stop()
             if runner is not None:
                 runner.stop()
             db.dispose()
@@ -118,15 +128,17 @@ def create_app(
             "`/v1` is the Scale-compatible API; `/api` is Steelyard's native API."
         ),
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.db = db
     app.state.settings = settings
     app.state.clock = clock
-    app.state.actor_cache = _ActorCache()
+    app.state.auth = Authenticator(db, clock)
     app.state.http_transport = http_transport
     errors.install(app)
 
-    from steelyard.api import pages
+    from steelyard.api import docs, pages
     from steelyard.api.native import router as native_router
     from steelyard.api.scale_v1 import router as scale_router
     from steelyard.api.scale_v2 import router as scale_v2_router
@@ -135,9 +147,27 @@ def create_app(
     app.include_router(scale_v2_router.router)
     app.include_router(native_router.router)
     app.include_router(pages.router)
+    docs.install(app)
     # Added last = runs first: the path is repaired before idempotency keys are matched on it.
     app.add_middleware(IdempotencyMiddleware)
+    # Every body is bounded before anything reads it (the idempotency store, pydantic bodies).
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    if (
+        settings.rate_limit_per_address
+        or settings.rate_limit_per_key
+        or settings.login_rate_limit_per_address
+    ):
+        # Before anything that costs: authentication, reading the body, the idempotency store.
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings)
     app.add_middleware(RawPathMiddleware)
+    if settings.trusted_proxy_list:
+        # Outermost: the client address every later step sees (rate limits, logs) is the one
+        # the trusted proxy reports. ``serve`` turns uvicorn's own (trusting 127.0.0.1) off.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     return app
 
 
@@ -149,6 +179,9 @@ def app_from_environment() -> FastAPI:
     """
     import os
 
+    from steelyard.api.server import configure
     from steelyard.config import load_settings
 
-    return create_app(load_settings(), run_jobs=os.environ.get("STEELYARD_SERVE_NO_JOBS") != "1")
+    settings = load_settings()
+    configure(settings)  # this process's connections (uvicorn builds them from the class)
+    return create_app(settings, run_jobs=os.environ.get("STEELYARD_SERVE_NO_JOBS") != "1")

@@ -48,9 +48,12 @@ def _respond(
     field: str | None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    scale = _is_scale(request)
     if status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'Basic realm="steelyard"'}
-    if _is_scale(request):
+        # The Scale API takes a key (Basic); the worker API a session token (Bearer).
+        scheme = "Basic" if scale else "Bearer"
+        headers = {**(headers or {}), "WWW-Authenticate": f'{scheme} realm="steelyard"'}
+    if scale:
         body: dict[str, object] = {"status_code": status, "error": message}
         if field:
             body["field"] = field
@@ -62,15 +65,21 @@ def _respond(
     )
 
 
+def domain_response(request: Request, exc: errors.SteelyardError) -> JSONResponse:
+    """The answer to a domain error, in the shape of the API the request was for.
+
+    Also called by ASGI middleware that refuses a request before routing (rate limits).
+    """
+    table = SCALE_STATUS if _is_scale(request) else NATIVE_STATUS
+    status = next((s for cls, s in table.items() if isinstance(exc, cls)), 400)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
+    return _respond(request, status, exc.message, exc.code, exc.field, headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.SteelyardError)
     async def _domain(request: Request, exc: errors.SteelyardError) -> JSONResponse:
-        table = SCALE_STATUS if _is_scale(request) else NATIVE_STATUS
-        status = next((s for cls, s in table.items() if isinstance(exc, cls)), 400)
-        headers = (
-            {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
-        )
-        return _respond(request, status, exc.message, exc.code, exc.field, headers)
+        return domain_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

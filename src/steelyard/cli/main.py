@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from steelyard.cli.accounts import key_app, org_app, user_app
 from steelyard.clock import SYSTEM_CLOCK
 from steelyard.config import load_settings
 from steelyard.db.engine import Database
@@ -16,9 +17,6 @@ app = typer.Typer(
     help="Steelyard: self-hostable data labeling with a Scale-compatible API.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database maintenance.")
-org_app = typer.Typer(help="Organizations.")
-user_app = typer.Typer(help="Users.")
-key_app = typer.Typer(help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
@@ -51,8 +49,11 @@ def serve(
     import uvicorn
 
     from steelyard.api.app import create_app
+    from steelyard.api.server import uvicorn_options
 
     settings = load_settings()
+    # Timeouts for slow clients, and forwarding headers only from STEELYARD_TRUSTED_PROXIES.
+    options = uvicorn_options(settings)
     console.print(f"Steelyard on http://{host}:{port}  (Scale API: http://{host}:{port}/v1)")
     if workers > 1:
         # Migrate once here, so the worker processes do not race to do it.
@@ -66,11 +67,11 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level,
-            proxy_headers=True,
+            **options,
         )
         return
     application = create_app(settings, run_jobs=not no_jobs)
-    uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=True)
+    uvicorn.run(application, host=host, port=port, log_level=log_level, **options)
 
 
 @app.command()
@@ -107,100 +108,19 @@ def _database() -> Database:
     return db
 
 
-@org_app.command("create")
-def org_create(name: str, json_out: JsonFlag = False) -> None:
-    """Create an organization with a live and a test API key (shown once)."""
-    from steelyard.accounts import service
-    from steelyard.errors import SteelyardError
-
-    db = _database()
-    try:
-        with db.unit_of_work() as session:
-            created = service.create_organization(session, name)
-            out = {
-                "org": created.org.name,
-                "org_id": created.org.id,
-                "live_api_key": created.live_api_key,
-                "test_api_key": created.test_api_key,
-                "callback_auth_key": created.org.callback_auth_key,
-            }
-    except SteelyardError as exc:
-        _fail(exc.message)
-    if json_out:
-        typer.echo(json.dumps(out))
-    else:
-        for k, v in out.items():
-            typer.echo(f"{k}: {v}")
-
-
-@user_app.command("create")
-def user_create(
-    org: Annotated[str, typer.Option(help="Organization name.")],
-    email: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option()],
-    role: Annotated[
-        str, typer.Option(help="owner, admin, manager, reviewer or annotator.")
-    ] = "annotator",
-    json_out: JsonFlag = False,
-) -> None:
-    """Create a user (or add an existing one) in an organization."""
-    from steelyard.accounts import service
-    from steelyard.errors import SteelyardError
-
-    db = _database()
-    try:
-        with db.unit_of_work() as session:
-            organization = service.get_organization_by_name(session, org)
-            user = service.create_user(
-                session, org_id=organization.id, email=email, password=password, role=role
-            )
-            out = {"user_id": user.id, "email": user.email, "org": organization.name, "role": role}
-    except SteelyardError as exc:
-        _fail(exc.message)
-    typer.echo(json.dumps(out) if json_out else f"Created {out['email']} ({role}) in {org}.")
-
-
-@key_app.command("create")
-def key_create(
-    org: Annotated[str, typer.Option(help="Organization name.")],
-    test: Annotated[bool, typer.Option("--test", help="A test-environment key.")] = False,
-    json_out: JsonFlag = False,
-) -> None:
-    """Create another API key for an organization (shown once)."""
-    from steelyard.accounts import service
-    from steelyard.errors import SteelyardError
-
-    db = _database()
-    try:
-        with db.unit_of_work() as session:
-            organization = service.get_organization_by_name(session, org)
-            key = service.create_api_key(session, organization.id, is_test=test)
-    except SteelyardError as exc:
-        _fail(exc.message)
-    out = {"org": org, "api_key": key, "environment": "test" if test else "live"}
-    typer.echo(json.dumps(out) if json_out else key)
-
-
 @app.command()
 def demo(
     json_out: JsonFlag = False,
+    host: Annotated[str, typer.Option(help="Host the server listens on (for the URLs).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port the server listens on (for the URLs).")] = 8080,
 ) -> None:
     """Create (or reuse) the demo organization, project and worker; print how to connect."""
-    from steelyard.cli.demo import seed_demo
+    from steelyard.cli.demo import banner, seed_demo
 
     info = seed_demo(_database(), load_settings())
-    if json_out:
-        typer.echo(json.dumps(info))
-        return
-    typer.echo("")
-    typer.echo("Steelyard demo organization ready:")
-    typer.echo(f"  live API key : {info['live_api_key']}")
-    typer.echo(f"  test API key : {info['test_api_key']}")
-    typer.echo(f"  worker login : {info['worker_email']} / {info['worker_password']}")
-    typer.echo(
-        '  connect      : scaleapi.ScaleClient(KEY, api_instance_url="http://127.0.0.1:8080/v1")'
-    )
-    typer.echo("")
+    typer.echo(json.dumps(info) if json_out else banner(info, host=host, port=port))
 
 
 try:

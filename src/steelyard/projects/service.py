@@ -265,6 +265,8 @@ def create_batch(session: Session, actor: Actor, body: dict[str, Any], now: date
     if callback:
         from steelyard.callbacks.urls import check_callback_target
 
+        # Reads the DNS cache only: the edge looked the host up before this transaction
+        # (``callbacks.targets.prepare``); nothing here may wait on DNS under the write lock.
         check_callback_target(callback, field="callback")
     # Studio/Rapid projects and calibration/self-label batches wait in staging for finalize;
     # ordinary batches start at once, as in Scale.

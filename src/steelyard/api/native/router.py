@@ -18,7 +18,7 @@ from steelyard.api.native import auth
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.tasks import repository
-from steelyard.tasks.serialize import task_to_scale
+from steelyard.tasks.serialize import task_for_worker
 from steelyard.timefmt import iso
 from steelyard.workflow import service as workflow
 
@@ -59,12 +59,8 @@ def _lease_next(
     )
     if lease is None:
         return None
-    project_names, batch_names = repository.names_for(session, [lease.task])
-    task = task_to_scale(
-        lease.task,
-        project_name=project_names.get(lease.task.project_id or ""),
-        batch_name=batch_names.get(lease.task.batch_id or ""),
-    )
+    project_names, _ = repository.names_for(session, [lease.task])
+    task = task_for_worker(lease.task, project_name=project_names.get(lease.task.project_id or ""))
     return {
         "assignment_id": lease.assignment.id,
         "task": task,
