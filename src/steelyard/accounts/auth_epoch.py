@@ -1,22 +1,33 @@
-"""Tell every serving process at once that credentials changed (a key or session revoked, a user
-deactivated or removed, a role changed), so that no cached authentication outlives it.
+"""Tell every serving process at once that credentials changed (a key or session revoked or
+deleted, a user deactivated, a membership removed or its role changed), however they were
+changed, so that no cached authentication (``steelyard.api.auth``) outlives the change.
 
-Services call ``credentials_changed(session)`` inside the transaction that makes the change;
-the signal goes out when that transaction commits (never for one that rolls back). Each serving
-process holds a watcher (``watch``) that its authentication cache (``steelyard.api.auth``) asks
-before every lookup whether anything changed since it last asked:
+The database itself is the source of the signal: triggers (migration 0006) fire on every UPDATE
+and DELETE of ``api_keys``, ``login_sessions``, ``users`` and ``memberships``, whether the
+product, an operator's ``psql``/``sqlite3`` or another program made it. Inserts do not fire: a
+new key or session invalidates nothing cached. Each serving process holds a watcher (``watch``)
+that its authentication cache asks before every lookup whether anything changed since it last
+asked:
 
-- SQLite: a commit appends a byte to ``<db>.auth-epoch``; the watcher compares the file's
-  ``os.stat`` with what it saw last (about a microsecond). The file only grows, one byte per
-  change, so its size never repeats.
-- PostgreSQL: the transaction sends ``NOTIFY steelyard_auth`` (delivered at commit); a thread per
-  process LISTENs. The per-request check peeks at that connection's socket without reading: a
-  notification that has arrived but is not yet handled already counts, so the next request
-  after a commit elsewhere does not wait for the thread to be scheduled. While it is not
-  listening (not started, or reconnecting) the watcher reports a change on every call, which
-  turns caching off rather than trusting what may be stale.
+- SQLite: the triggers increment ``auth_epoch.n`` in the changing transaction. The watcher reads
+  that one row through a plain ``sqlite3`` connection of its own (a few microseconds). In WAL
+  mode a new read sees the latest commit and never waits for a writer, and an uncommitted or
+  rolled-back change is never seen.
+- PostgreSQL: the triggers call ``pg_notify('steelyard_auth', '')``, delivered at commit; a
+  thread per process LISTENs. The per-request check peeks at that connection's socket without
+  reading: a notification that has arrived but is not yet handled already counts, so the next
+  request after a commit elsewhere does not wait for the thread to be scheduled. While it is
+  not listening (not started, or reconnecting) the watcher reports a change on every call,
+  which turns caching off rather than trusting what may be stale. PostgreSQL keeps no counter:
+  a row every credential change updates would serialize those transactions, and two of them
+  locking a user's rows and that row in opposite orders would deadlock.
 
-In every case the committing process also tells its own watchers directly, at commit.
+On either database, a watcher that cannot read its signal answers with a token never seen
+before, so nothing is cached while it is blind.
+
+``credentials_changed(session)``, which the services call in the transaction that makes a
+change, only makes the committing process drop its own cache at commit, without waiting for
+the database's notification to come back to it (PostgreSQL delivers asynchronously).
 """
 
 from __future__ import annotations
@@ -27,14 +38,18 @@ import logging
 import os
 import select
 import socket
+import sqlite3
 import threading
 import weakref
 from collections.abc import Hashable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import BigInteger, Engine, Integer, event
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from steelyard.db.base import Base
 
 if TYPE_CHECKING:
     import psycopg
@@ -46,12 +61,19 @@ CHANNEL = "steelyard_auth"
 _PENDING = "steelyard.credentials_changed"
 
 
+class AuthEpoch(Base):
+    """One row (``id`` 1): how many credential rows have changed (SQLite; see the module)."""
+
+    __tablename__ = "auth_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 def credentials_changed(session: Session) -> None:
-    """Signal, on commit of ``session``'s transaction, that cached credentials are stale."""
-    engine = session.get_bind().engine
-    if engine.dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {CHANNEL}"))
-    session.info[_PENDING] = engine.url
+    """Drop this process's cached credentials when ``session``'s transaction commits (other
+    processes hear of the change from the database)."""
+    session.info[_PENDING] = session.get_bind().engine.url
 
 
 @event.listens_for(Session, "after_commit")
@@ -59,21 +81,8 @@ def _after_commit(session: Session) -> None:
     url = session.info.pop(_PENDING, None)
     if url is None:
         return
-    name = _identity(url)
-    for watcher in _local_watchers(name):
+    for watcher in _local_watchers(_identity(url)):
         watcher.bump()
-    path = _epoch_path(url)
-    if path is not None:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, b".")
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            # The change is committed; other processes now learn of it only when their cache
-            # entries expire. Say so loudly.
-            log.error("could not signal a credentials change to other processes: %s", exc)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -85,13 +94,14 @@ def _identity(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _epoch_path(url: URL) -> str | None:
+def _database_file(url: URL) -> str | None:
+    """The file of a SQLite database another connection can open (not ``:memory:``)."""
     if url.get_backend_name() != "sqlite":
         return None
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return database + ".auth-epoch"
+    return database
 
 
 # --- watchers -------------------------------------------------------------------------------
@@ -119,6 +129,10 @@ class EpochWatcher:
     def token(self) -> Hashable:
         return self._generation
 
+    def _unsure(self) -> Hashable:
+        """A token never seen before: nothing cached is trusted, nothing looked up is kept."""
+        return ("unsure", next(self._counter))
+
     def start(self) -> None:
         """Begin hearing other processes (no-op where nothing needs to run)."""
 
@@ -127,19 +141,58 @@ class EpochWatcher:
             _registry.discard(self)
 
 
-class FileWatcher(EpochWatcher):
-    """SQLite: the stat of ``<db>.auth-epoch``, which each change grows by one byte."""
+class CounterWatcher(EpochWatcher):
+    """SQLite: ``auth_epoch.n``, read per call on a connection of the watcher's own."""
+
+    _READ = "SELECT n FROM auth_epoch WHERE id = 1"
 
     def __init__(self, url: URL, path: str) -> None:
         super().__init__(url)
-        self.path = path
+        # ``mode=rw``: never create the file (the watcher may be asked before the first
+        # migration has made the database).
+        self._uri = Path(path).resolve().as_uri() + "?mode=rw"
+        self._cursor: sqlite3.Cursor | None = None
+        self._lock = threading.Lock()
+        self._failing = False
+
+    def start(self) -> None:
+        self.token()  # connects now rather than on the first request
 
     def token(self) -> Hashable:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return (self._generation, None)
-        return (self._generation, st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            try:
+                cursor = self._cursor or self._connect()
+                row = cursor.execute(self._READ).fetchone()
+            except sqlite3.Error as exc:
+                self._disconnect()
+                if not self._failing:
+                    self._failing = True
+                    log.warning("cannot read auth_epoch (%s): caching is off until it works", exc)
+                return self._unsure()
+            self._failing = False
+            if row is None:
+                return self._unsure()
+        return (self._generation, row[0])
+
+    def _connect(self) -> sqlite3.Cursor:
+        # Autocommit: each read is its own transaction, so it always sees the latest commit and
+        # never holds a snapshot that would keep the log from being checkpointed.
+        conn = sqlite3.connect(
+            self._uri, uri=True, isolation_level=None, check_same_thread=False, timeout=1
+        )
+        self._cursor = conn.cursor()
+        return self._cursor
+
+    def _disconnect(self) -> None:
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._disconnect()
+        super().close()
 
 
 class NotifyWatcher(EpochWatcher):
@@ -175,9 +228,7 @@ class NotifyWatcher(EpochWatcher):
     def token(self) -> Hashable:
         peek = self._peek
         if peek is None or _has_input(peek):
-            # Deaf, or news not yet handled: a token never seen before, so nothing cached now
-            # is trusted and nothing looked up now is kept.
-            return ("unsure", next(self._counter))
+            return self._unsure()  # deaf, or news not yet handled
         return self._generation
 
     def _run(self) -> None:
@@ -249,8 +300,8 @@ def watch(engine: Engine) -> EpochWatcher:
     url = engine.url
     if url.get_backend_name() == "postgresql":
         return NotifyWatcher(url)
-    path = _epoch_path(url)
-    return FileWatcher(url, path) if path is not None else EpochWatcher(url)
+    path = _database_file(url)
+    return CounterWatcher(url, path) if path is not None else EpochWatcher(url)
 
 
 _registry: weakref.WeakSet[EpochWatcher] = weakref.WeakSet()

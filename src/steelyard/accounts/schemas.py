@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,8 @@ class Actor:
     user_id: str | None = None
     #: The login session a ``user`` actor signed in with (what sign-out revokes).
     session_id: str | None = None
+    #: When that session ends (None for an API key): a cached actor must not outlive it.
+    expires_at: datetime | None = None
 
     @property
     def is_customer(self) -> bool:

@@ -254,4 +254,5 @@ def authenticate_token(session: Session, token: str, *, now: datetime) -> Actor:
         role=row.role,
         user_id=row.user_id,
         session_id=row.id,
+        expires_at=row.expires_at,
     )

@@ -9,9 +9,11 @@ hot paths that skip dependency solving. ``route_table(app)`` lists every route w
 declaration; the tests walk it (``tests/api/test_route_auth.py``).
 
 Actors are cached per process (a hit answers on the event loop; concurrent misses share one
-lookup in the thread pool). A cache entry lives ``TTL`` seconds at most, but revocation does not
-wait for that: ``accounts.auth_epoch`` tells every process when credentials change, and the cache
-is emptied before the next request is authenticated.
+lookup in the thread pool). A cache entry lives ``TTL`` seconds at most, and a session's no
+longer than the session itself (``Actor.expires_at``, against the app's clock). Revocation does
+not wait for either: whenever a credential row changes in the database, by whatever means,
+``accounts.auth_epoch`` tells every process, and the cache is emptied before the next request
+is authenticated.
 """
 
 from __future__ import annotations
@@ -260,7 +262,8 @@ LinkOrActorDep = Annotated[Actor | None, Depends(_link_or_actor_dependency)]
 
 
 class Authenticator:
-    """Secret → actor, per process; emptied whenever ``auth_epoch`` reports a change."""
+    """Secret → actor, per process; emptied whenever ``auth_epoch`` reports a change, and never
+    answering with a session past its expiry."""
 
     TTL = 10.0
 
@@ -292,7 +295,12 @@ class Authenticator:
         the event loop; a miss queries the database in the thread pool."""
         epoch = self._epoch()
         hit = self._items.get(secret)
-        if hit is not None and hit[0] > time.monotonic() and hit[1].kind == kind:
+        if (
+            hit is not None
+            and hit[0] > time.monotonic()
+            and hit[1].kind == kind
+            and (hit[1].expires_at is None or hit[1].expires_at > self._clock.now())
+        ):
             return hit[1]
         loop = asyncio.get_running_loop()
         key = (kind, secret)

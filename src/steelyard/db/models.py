@@ -1,5 +1,6 @@
 """Imports every table so the metadata (and Alembic) sees the whole schema."""
 
+from steelyard.accounts.auth_epoch import AuthEpoch
 from steelyard.accounts.models import ApiKey, LoginSession, Membership, Organization, User
 from steelyard.callbacks.models import CallbackDelivery
 from steelyard.db.base import Base
@@ -15,6 +16,7 @@ from steelyard.workflow.models import Assignment, Label
 __all__ = [
     "ApiKey",
     "Assignment",
+    "AuthEpoch",
     "Base",
     "Batch",
     "BatchGroup",
