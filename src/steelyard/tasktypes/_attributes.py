@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from steelyard.tasktypes._common import (
@@ -56,6 +57,11 @@ class AttributeDef:
     step: float | None = None
     labels: frozenset[str] | None = None
     attribute_conditions: tuple[dict[str, tuple[_Scalar, ...]], ...] = ()
+
+    @cached_property
+    def choice_set(self) -> frozenset[str]:
+        # Looked up once per annotation: a tuple scan was quadratic in large responses.
+        return frozenset(self.choices)
 
     def applies(self, label: str | None, ancestors: list[str], answers: dict[str, Any]) -> bool:
         """Whether this attribute is asked for an annotation with this label and answers."""
@@ -185,13 +191,12 @@ def parse_attributes(
 
 def _check_value(defn: AttributeDef, value: Any, path: str) -> None:
     if defn.type == "category":
-        options = ", ".join(defn.choices)
         picked = value if defn.allow_multiple and isinstance(value, list) else [value]
         if defn.allow_multiple and not picked:
             fail(path, "must name at least one choice")
         for item in picked:
-            if item not in defn.choices:
-                fail(path, f"must be one of {options}, got {describe(item)}")
+            if not isinstance(item, str) or item not in defn.choice_set:
+                fail(path, f"must be one of {', '.join(defn.choices)}, got {describe(item)}")
     elif defn.type == "text":
         expect_str(value, path, non_empty=defn.required)
     else:

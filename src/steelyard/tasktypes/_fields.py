@@ -27,6 +27,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from steelyard.tasktypes._common import (
@@ -74,6 +75,12 @@ class Field:
     min_choices: int = 1
     max_choices: int = 1
     children: tuple[Field, ...] = ()
+
+    @cached_property
+    def value_keys(self) -> frozenset[tuple[bool, Any]]:
+        """``values`` by ``_value_key``: one lookup per chosen value, where a scan of every
+        value per choice was quadratic in a large choice list."""
+        return frozenset(_value_key(v) for v in self.values)
 
     @property
     def multiple(self) -> bool:
@@ -260,9 +267,10 @@ def _is_blank(value: Any) -> bool:
     return value is None or value == [] or (isinstance(value, str) and not value.strip())
 
 
-def _same(a: Any, b: Any) -> bool:
-    # JSON true is not 1: compare booleans only with booleans.
-    return isinstance(a, bool) == isinstance(b, bool) and a == b
+def _value_key(value: Any) -> tuple[bool, Any]:
+    """Equal keys for equal choice values (JSON scalars), where true is not 1: booleans
+    compare only with booleans."""
+    return (isinstance(value, bool), value)
 
 
 def _check_one(field: Field, value: Any, path: str) -> Any:
@@ -295,7 +303,7 @@ def _check_one(field: Field, value: Any, path: str) -> Any:
             f"must pick {field.min_choices} to {field.max_choices} choices, got {len(chosen)}",
         )
     for i, item in enumerate(chosen):
-        if not any(_same(item, v) for v in field.values):
+        if not isinstance(item, str | int | float) or _value_key(item) not in field.value_keys:
             shown = ", ".join(describe(v) for v in field.values[:10])
             fail(
                 at(path, i) if isinstance(value, list) else path,

@@ -104,7 +104,7 @@ def _parse(params: dict[str, Any], *, partial: bool = False) -> _Config:
 def _check_label(geometry: GeometryConfig, label: Any, path: str) -> str:
     name = expect_str(label, path)
     taxonomy = geometry.taxonomy
-    if name in taxonomy.leaves:
+    if name in taxonomy.leaf_set:
         return name
     if name in taxonomy.parents:
         children = [leaf for leaf in taxonomy.leaves if name in taxonomy.ancestors(leaf)]
