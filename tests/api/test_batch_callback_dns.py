@@ -19,20 +19,13 @@ import pytest
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api.app import create_app
-from steelyard.callbacks import targets, urls
+from steelyard.callbacks import targets
 from steelyard.clock import SYSTEM_CLOCK
 from steelyard.config import load_settings
 from steelyard.db.engine import Database
 from steelyard.projects import service as projects
 from tests.callbacks.fakedns import FakeDns, fake_dns
-from tests.jobs.helpers import (  # noqa: F401 - fixture
-    NewOrg,
-    create_org,
-    restore_private_targets,
-    serve,
-)
-
-pytestmark = pytest.mark.usefixtures("restore_private_targets")
+from tests.jobs.helpers import NewOrg, create_org, serve
 
 #: Seconds the stalled name takes to answer: longer than any bound asserted below.
 STALL = 5.0
@@ -58,8 +51,7 @@ def strict_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         allow_private_callbacks=False,
         smtp_url="smtp://127.0.0.1:2525",  # never dialled: this app runs no jobs
     )
-    shared_server_allows_private = urls.private_targets_allowed()
-    app = create_app(settings, run_jobs=False)  # turns the process-wide SSRF switch strict
+    app = create_app(settings, run_jobs=False)
     with serve(app) as live:
         a, b = create_org(app.state.db), create_org(app.state.db)
         for org in (a, b):
@@ -70,13 +62,11 @@ def strict_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
             )
             assert r.status_code == 200, r.text
         yield live.url, a, b
-    urls.allow_private_targets(shared_server_allows_private)
 
 
 @pytest.fixture
 def strict(strict_app: tuple[str, NewOrg, NewOrg]) -> Iterator[Strict]:
-    """The strict app with this test's DNS. (The SSRF switch is process-wide; the autouse
-    ``restore_private_targets`` turns it strict for each test and back afterwards.)"""
+    """The strict app with this test's DNS."""
     url, a, b = strict_app
     with fake_dns() as dns:
         yield Strict(url=url, a=a, b=b, dns=dns)

@@ -76,14 +76,16 @@ def _url(address: str, path: str = "/hook") -> str:
 def test_non_public_addresses_are_refused(address: str) -> None:
     assert addresses.forbidden(ipaddress.ip_address(address))
     with pytest.raises(ValidationError) as err:
-        urls.check_url(_url(address), field="callback_url")
+        urls.check_url(_url(address), field="callback_url", policy=urls.PUBLIC_ONLY)
     assert err.value.field == "callback_url"
 
 
 @pytest.mark.parametrize("address", ALLOWED)
 def test_public_addresses_pass(address: str) -> None:
     assert not addresses.forbidden(ipaddress.ip_address(address))
-    assert urls.check_url(_url(address), field="callback_url") == _url(address)
+    assert urls.check_url(_url(address), field="callback_url", policy=urls.PUBLIC_ONLY) == _url(
+        address
+    )
 
 
 @pytest.mark.parametrize("address", REFUSED)
@@ -92,23 +94,27 @@ def test_names_resolving_to_them_are_refused_when_checked_and_at_connect(
 ) -> None:
     dns.answers["hooks.example.com"] = address
     with pytest.raises(ValidationError) as err:
-        urls.check_url("https://hooks.example.com/cb", field="callback", resolve=True)
+        urls.check_url(
+            "https://hooks.example.com/cb", field="callback", policy=urls.PUBLIC_ONLY, resolve=True
+        )
     assert err.value.field == "callback"
     with pytest.raises(TargetRefused):
-        _CheckedBackend().connect_tcp("hooks.example.com", 443, timeout=1)
+        _CheckedBackend(urls.PUBLIC_ONLY).connect_tcp("hooks.example.com", 443, timeout=1)
 
 
 @pytest.mark.parametrize("address", ALLOWED)
 def test_names_resolving_to_public_addresses_pass_the_check(dns: FakeDns, address: str) -> None:
     dns.answers["hooks.example.com"] = address
     # Checked only: nothing here dials a public address.
-    assert urls.check_url("https://hooks.example.com/cb", field="callback", resolve=True)
+    assert urls.check_url(
+        "https://hooks.example.com/cb", field="callback", policy=urls.PUBLIC_ONLY, resolve=True
+    )
 
 
 def test_one_private_address_among_public_ones_refuses_the_name(dns: FakeDns) -> None:
     dns.answers["mixed.example.com"] = ("8.8.8.8", "100.100.100.200", "1.1.1.1")
     with pytest.raises(TargetRefused):
-        _CheckedBackend().connect_tcp("mixed.example.com", 80, timeout=1)
+        _CheckedBackend(urls.PUBLIC_ONLY).connect_tcp("mixed.example.com", 80, timeout=1)
 
 
 def test_a_refusal_at_connect_is_recognisable_through_httpx(dns: FakeDns) -> None:
@@ -116,7 +122,7 @@ def test_a_refusal_at_connect_is_recognisable_through_httpx(dns: FakeDns) -> Non
 
     dns.answers["metadata.example.com"] = "100.100.100.200"
     with (
-        httpx.Client(transport=checked_transport()) as client,
+        httpx.Client(transport=checked_transport(urls.PUBLIC_ONLY)) as client,
         pytest.raises(httpx.ConnectError) as err,
     ):
         client.get("http://metadata.example.com/latest/meta-data")

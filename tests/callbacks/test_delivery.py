@@ -292,6 +292,24 @@ def test_private_targets_are_allowed_when_configured(
     assert state(fresh_db, task_id)[0] is True
 
 
+def test_two_runners_in_one_process_keep_their_own_rule(
+    fresh_db: Database, new_org: NewOrg, clock: FrozenClock, make_runner: Runner
+) -> None:
+    """Building a runner that allows private targets used to allow them process-wide."""
+    receiver = Receiver(204)
+    strict = make_runner(receiver.transport)
+    permissive = make_runner(receiver.transport, allow_private_callbacks=True)
+    refused = make_task(fresh_db, new_org, clock, callback_url="http://127.0.0.1:8080/hook")
+    strict.run_once()
+    assert receiver.requests == []
+    assert state(fresh_db, refused)[0] is False
+    another = create_org(fresh_db)  # ``make_task`` makes a project of a fixed name
+    delivered = make_task(fresh_db, another, clock, callback_url="http://127.0.0.1:8080/hook")
+    permissive.run_once()
+    assert len(receiver.requests) == 1
+    assert state(fresh_db, delivered)[0] is True
+
+
 def test_email_without_smtp_is_a_recorded_failure_without_retries(
     fresh_db: Database, new_org: NewOrg, clock: FrozenClock, make_runner: Runner
 ) -> None:

@@ -44,7 +44,7 @@ def resolver(dns: FakeDns) -> dict[str, Answer | list[Answer]]:
 
 
 def test_the_pool_httpx_builds_takes_the_checked_backend() -> None:
-    pool = transport.checked_transport()._pool
+    pool = transport.checked_transport(urls.PUBLIC_ONLY)._pool
     assert isinstance(pool._network_backend, transport._CheckedBackend)
 
 
@@ -54,9 +54,9 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_dialled(
     url = f"http://rebind.example:{local_server}/hook"
     # The check sees a public address, and then the name points at this machine.
     resolver["rebind.example"] = ["93.184.216.34", "127.0.0.1"]
-    urls.check_url(url, field="callback_url", resolve=True)
+    urls.check_url(url, field="callback_url", policy=urls.PUBLIC_ONLY, resolve=True)
     with (
-        httpx.Client(transport=transport.checked_transport()) as client,
+        httpx.Client(transport=transport.checked_transport(urls.PUBLIC_ONLY)) as client,
         pytest.raises(httpx.ConnectError, match="not public"),
     ):
         client.get(url)
@@ -66,7 +66,7 @@ def test_literal_private_addresses_are_refused_at_connect(
     resolver: dict[str, Answer | list[Answer]], local_server: int
 ) -> None:
     with (
-        httpx.Client(transport=transport.checked_transport()) as client,
+        httpx.Client(transport=transport.checked_transport(urls.PUBLIC_ONLY)) as client,
         pytest.raises(httpx.ConnectError),
     ):
         client.get(f"http://127.0.0.1:{local_server}/")
@@ -79,7 +79,7 @@ def test_the_checked_address_is_dialled_with_the_original_host(
     # public for this test only.
     resolver["hooks.example"] = "127.0.0.1"
     monkeypatch.setattr(urls, "forbidden", lambda ip: False)
-    with httpx.Client(transport=transport.checked_transport()) as client:
+    with httpx.Client(transport=transport.checked_transport(urls.PUBLIC_ONLY)) as client:
         r = client.get(f"http://hooks.example:{local_server}/")
     assert r.status_code == 200
     assert r.text == f"hooks.example:{local_server}"
@@ -88,14 +88,14 @@ def test_the_checked_address_is_dialled_with_the_original_host(
 def test_private_targets_pass_when_the_deployment_allows_them(
     resolver: dict[str, Answer | list[Answer]], local_server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(urls, "_allow_private", True)
-    with httpx.Client(transport=transport.checked_transport()) as client:
+    allowed = urls.TargetPolicy(allow_private=True)
+    with httpx.Client(transport=transport.checked_transport(allowed)) as client:
         assert client.get(f"http://127.0.0.1:{local_server}/").status_code == 200
 
 
 def test_an_unresolvable_name_is_a_connect_error(
     resolver: dict[str, Answer | list[Answer]],
 ) -> None:
-    backend = transport._CheckedBackend()
+    backend = transport._CheckedBackend(urls.PUBLIC_ONLY)
     with pytest.raises(httpcore.ConnectError, match="cannot resolve"):
         backend.connect_tcp("no-such-host.invalid", 80, timeout=2)

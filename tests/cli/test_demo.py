@@ -15,7 +15,6 @@ import uvicorn
 from typer.testing import CliRunner
 
 from steelyard.api.app import create_app
-from steelyard.callbacks import urls
 from steelyard.cli.demo import base_url
 from steelyard.cli.main import app
 from steelyard.config import load_settings
@@ -73,9 +72,6 @@ def test_the_worker_password_is_generated_once_and_kept_private(env: Path) -> No
 
 @pytest.fixture
 def served(env: Path) -> Iterator[str]:
-    # create_app sets the process-wide private-address switch from its settings; give it back
-    # as found, or the session's live server (which allows them) refuses its tests' callbacks.
-    previous = urls.private_targets_allowed()
     application = create_app(load_settings(), run_jobs=False)
     port = free_port()
     server = uvicorn.Server(
@@ -92,7 +88,6 @@ def served(env: Path) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        urls.allow_private_targets(previous)
 
 
 def test_the_demo_worker_labels_the_demo_project(env: Path, served: str) -> None:

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api import errors
+from steelyard.api.limits import FORM_OVERHEAD, BodyLimitMiddleware
 from steelyard.api.scale_v1.files import router
-from steelyard.callbacks.urls import allow_private_targets
 from steelyard.clock import FrozenClock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
@@ -262,15 +262,20 @@ def test_import_errors_name_file_url(
 def make_app(
     db: Database, settings: Settings, clock: FrozenClock, transport: httpx.BaseTransport | None
 ) -> FastAPI:
-    """The state ``create_app`` sets, plus only this router (mounted as the lead mounts it)."""
+    """The state ``create_app`` sets, plus only this router (mounted as the lead mounts it)
+    behind the body limit."""
     app = FastAPI()
     app.state.db = db
     app.state.settings = settings
     app.state.clock = clock
     app.state.http_transport = transport
-    allow_private_targets(settings.allow_private_callbacks)
     errors.install(app)
     app.include_router(router, prefix="/v1")
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     return app
 
 
@@ -336,10 +341,23 @@ def test_api_other_orgs_and_the_test_environment_get_404(
         assert response.json()["status_code"] == 404
 
 
-def test_api_upload_limits_and_errors(api: httpx.Client, new_org: NewOrg) -> None:
+def test_api_upload_limits_and_errors(
+    api: httpx.Client, new_org: NewOrg, settings: Settings
+) -> None:
     auth = (new_org.live_key, "")
-    big = api.post("/v1/files/upload", files={"file": ("big", b"x" * 30_000)}, auth=auth)
+    limit = settings.max_upload_bytes
+    at_limit = api.post("/v1/files/upload", files={"file": ("ok", b"x" * limit)}, auth=auth)
+    assert at_limit.status_code == 200 and at_limit.json()["size"] == limit
+    # The form is within its bound (the limit and room for the framing): the file's own bytes
+    # are what is counted.
+    big = api.post("/v1/files/upload", files={"file": ("big", b"x" * (limit + 1))}, auth=auth)
     assert big.status_code == 413 and big.json()["field"] == "file"
+    # A form past its bound is refused before it is read, declared or chunked.
+    form = httpx.Request("POST", "/", files={"file": ("huge", b"x" * (limit + FORM_OVERHEAD))})
+    payload, headers = form.read(), {"Content-Type": form.headers["content-type"]}
+    for content in (payload, iter([payload])):
+        r = api.post("/v1/files/upload", content=content, headers=headers, auth=auth)
+        assert r.status_code == 413 and r.json()["field"] == "file", r.text
     missing = api.post("/v1/files/upload", data={"display_name": "x"}, auth=auth)
     assert missing.status_code == 400 and missing.json()["field"] == "file"
     assert api.post("/v1/files/upload", files={"file": ("a", b"a")}).status_code == 401

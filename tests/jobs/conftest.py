@@ -4,5 +4,4 @@ from tests.jobs.helpers import (  # noqa: F401 - fixtures
     job_settings,
     migrated_template,
     new_org,
-    restore_private_targets,
 )

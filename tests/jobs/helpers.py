@@ -21,7 +21,6 @@ import uvicorn
 from fastapi import FastAPI
 
 from steelyard.accounts import service as accounts
-from steelyard.callbacks import urls
 from steelyard.clock import FrozenClock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
@@ -63,16 +62,6 @@ def job_settings(tmp_path: Path) -> Settings:
         job_concurrency=1,
         job_poll_seconds=0.05,
     )
-
-
-@pytest.fixture(autouse=True)
-def restore_private_targets() -> Iterator[None]:
-    """The SSRF switch is process-wide: start each test with the default (private targets
-    refused) and give it back as found (the shared live test server turns it on)."""
-    previous = urls._allow_private
-    urls.allow_private_targets(False)
-    yield
-    urls.allow_private_targets(previous)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from steelyard.accounts.models import Organization
 from steelyard.callbacks import email
 from steelyard.callbacks.models import CallbackDelivery
 from steelyard.callbacks.transport import refused_at_connect
-from steelyard.callbacks.urls import check_url, is_email
+from steelyard.callbacks.urls import TargetPolicy, check_url, is_email
 from steelyard.errors import ValidationError
 from steelyard.jobs.context import JobContext
 from steelyard.projects import service as projects
@@ -221,7 +221,7 @@ def _deliver(ctx: JobContext, out: Outgoing) -> Attempt:
     try:
         # Again at send time (no transaction is open here, so it may wait on DNS): the name
         # may point somewhere it did not when the URL was given, or had no answer then.
-        check_url(out.url, field=out.field, resolve=True)
+        check_url(out.url, field=out.field, policy=TargetPolicy.of(ctx.settings), resolve=True)
     except ValidationError as exc:
         return Attempt(succeeded=False, error=f"refused: {exc.message}", permanent=True)
     timestamp = int(ctx.clock.now().timestamp())

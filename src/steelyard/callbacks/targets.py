@@ -1,8 +1,8 @@
 """A callback target, made ready before the request opens its write transaction.
 
 ``prepare`` is what every edge that accepts a ``callback_url`` or batch ``callback`` awaits
-first (task create, v1 and v2 batch create). It does the two things the service cannot do
-inside the transaction:
+first (task create, v1 and v2 batch create), with the app's settings. It does the things the
+service cannot do inside the transaction (the service checks only the target's form):
 
 - it refuses an email target when this server sends no email (``STEELYARD_SMTP_URL`` unset),
   instead of accepting it and failing every delivery;
@@ -12,7 +12,9 @@ inside the transaction:
   a 400. A name that has not answered by then is accepted: the lookup goes on in the
   background, and the callback is checked again when it is sent (refused there for good if it
   points somewhere private). A host that never answers DNS thus costs its own request at most
-  ``LOOKUP_WAIT_SECONDS``, and nobody else anything.
+  ``LOOKUP_WAIT_SECONDS``, and nobody else anything;
+- it judges the address by the app's ``urls.TargetPolicy`` (private ones only where
+  ``STEELYARD_ALLOW_PRIVATE_CALLBACKS`` is set).
 
 Lookups of one host are shared; they run on a few threads of their own, so names that never
 answer cannot take the server's request threads, and at most ``MAX_PENDING`` lookups queue.
@@ -47,7 +49,8 @@ _pending_lock = threading.Lock()
 
 async def prepare(target: object, *, field: str, settings: Settings) -> None:
     """Check ``target`` (the raw body value; anything but a non-empty string is left to the
-    service's validation) and resolve its host first; see the module docstring."""
+    service's validation) and resolve its host first; see the module docstring. ``settings``
+    are the app's: its SMTP server and its ``TargetPolicy``."""
     if not isinstance(target, str) or not target:
         return
     if urls.is_email(target):
@@ -58,12 +61,13 @@ async def prepare(target: object, *, field: str, settings: Settings) -> None:
                 field=field,
             )
         return
-    key = urls.lookup_needed(target)
+    policy = urls.TargetPolicy.of(settings)
+    key = urls.lookup_needed(target, policy=policy)
     if key is not None:
         future = _start_lookup(*key)
         if future is not None:
             await _wait(future, LOOKUP_WAIT_SECONDS)
-    urls.check_callback_target(target, field=field)
+    urls.check_callback_target(target, field=field, policy=policy)
 
 
 def _start_lookup(host: str, port: int) -> Future[list[str]] | None:

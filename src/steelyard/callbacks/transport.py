@@ -40,6 +40,9 @@ def refused_at_connect(exc: BaseException) -> bool:
 
 
 class _CheckedBackend(httpcore.SyncBackend):
+    def __init__(self, policy: urls.TargetPolicy) -> None:
+        self.policy = policy
+
     def connect_tcp(
         self,
         host: str,
@@ -48,7 +51,7 @@ class _CheckedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        if urls.private_targets_allowed():
+        if self.policy.allow_private:
             return super().connect_tcp(host, port, timeout, local_address, socket_options)
         try:
             addresses = urls.lookup(host, port)
@@ -71,8 +74,9 @@ class _CheckedBackend(httpcore.SyncBackend):
         raise error
 
 
-def checked_transport(**options: Any) -> httpx.HTTPTransport:
-    """An ``httpx.HTTPTransport`` (same options) whose connections go through the check.
+def checked_transport(policy: urls.TargetPolicy, **options: Any) -> httpx.HTTPTransport:
+    """An ``httpx.HTTPTransport`` (same options) whose connections go through the check, by
+    ``policy`` (the caller's, from its settings: see ``urls.TargetPolicy``).
 
     httpx has no parameter for httpcore's network backend, so it is set on the pool httpx
     built; ``tests/callbacks/test_transport.py`` fails if a new httpx moves it.
@@ -80,5 +84,5 @@ def checked_transport(**options: Any) -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport(**options)
     pool = transport._pool
     if type(pool) is httpcore.ConnectionPool and hasattr(pool, "_network_backend"):
-        pool._network_backend = _CheckedBackend()
+        pool._network_backend = _CheckedBackend(policy)
     return transport

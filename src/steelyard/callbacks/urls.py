@@ -12,6 +12,10 @@ themselves unless asked to (``resolve=True``, for callers outside any transactio
 delivery, a file import). A request resolves first, in a thread and for a bounded time, with
 ``callbacks.targets.prepare``; a name with no answer yet is let through and checked again when
 the callback is sent.
+
+Whether private addresses may be called is a ``TargetPolicy``, passed by the caller: each app
+and each job runner reads its own from its ``Settings`` (``TargetPolicy.of``), so two apps in
+one process (a test suite, an embedded server) can differ. There is no process-wide switch.
 """
 
 from __future__ import annotations
@@ -22,29 +26,36 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from steelyard.callbacks.addresses import IPAddress
 from steelyard.callbacks.addresses import forbidden as _forbidden
+from steelyard.config import Settings
 from steelyard.errors import ValidationError
 
 _EMAIL = re.compile(r"^[^@\s/:]+@[^@\s/:]+\.[^@\s/:]+$")
 
-#: Set once at start from ``Settings.allow_private_callbacks`` (tests and private deployments).
-_allow_private = False
+
+@dataclass(frozen=True, slots=True)
+class TargetPolicy:
+    """Which addresses one app's (or job runner's) outgoing calls may reach."""
+
+    #: Loopback, private and other non-public addresses too (tests, private deployments).
+    allow_private: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> TargetPolicy:
+        """The policy ``settings`` ask for (``STEELYARD_ALLOW_PRIVATE_CALLBACKS``)."""
+        return cls(allow_private=settings.allow_private_callbacks)
 
 
-def allow_private_targets(allow: bool) -> None:
-    global _allow_private
-    _allow_private = allow
+#: Public addresses only: the default of every deployment.
+PUBLIC_ONLY = TargetPolicy()
 
 
 def is_email(target: str) -> bool:
     return bool(_EMAIL.match(target))
-
-
-def private_targets_allowed() -> bool:
-    return _allow_private
 
 
 def forbidden(ip: IPAddress) -> bool:
@@ -135,16 +146,16 @@ def _host_and_port(url: str, field: str) -> tuple[str, int]:
     return host, port or (443 if scheme == "https" else 80)
 
 
-def check_url(url: str, *, field: str, resolve: bool = False) -> str:
-    """Raise ``ValidationError`` naming ``field`` unless ``url`` is an http(s) URL to a public
-    host.
+def check_url(url: str, *, field: str, policy: TargetPolicy, resolve: bool = False) -> str:
+    """Raise ``ValidationError`` naming ``field`` unless ``url`` is an http(s) URL to a host
+    that ``policy`` lets us call (a public one, unless private ones are allowed).
 
     A host name is judged by its cached DNS answer; with ``resolve`` a missing answer is looked
     up now (never inside a transaction). A name with no answer (not looked up, or it did not
     resolve) is let through: the request will fail at connect, or be refused there.
     """
     host, port = _host_and_port(url, field)
-    if _allow_private:
+    if policy.allow_private:
         return url
     lowered = host.lower()
     if lowered in ("localhost", "localhost.localdomain") or lowered.endswith(".localhost"):
@@ -160,18 +171,30 @@ def check_url(url: str, *, field: str, resolve: bool = False) -> str:
     return url
 
 
-def check_callback_target(target: str, *, field: str) -> str:
-    """A callback target is an http(s) URL or an email address. Reads the DNS cache only: safe
-    inside a transaction (see the module docstring)."""
+def check_callback_target(target: str, *, field: str, policy: TargetPolicy) -> str:
+    """A callback target is an email address or an http(s) URL that ``check_url`` lets
+    through. Reads the DNS cache only (see the module docstring)."""
     if is_email(target):
         return target
-    return check_url(target, field=field)
+    return check_url(target, field=field, policy=policy)
 
 
-def lookup_needed(target: str) -> tuple[str, int] | None:
+def check_callback_form(target: str, *, field: str) -> str:
+    """The form of a callback target alone: an email address or an http(s) URL with a host.
+
+    What a service checks when it stores a target. Whether its address may be called depends
+    on the app's policy and on DNS, so the edge judges that before the transaction
+    (``callbacks.targets.prepare``), and delivery judges it again when it sends.
+    """
+    if not is_email(target):
+        _host_and_port(target, field)
+    return target
+
+
+def lookup_needed(target: str, *, policy: TargetPolicy) -> tuple[str, int] | None:
     """The ``(host, port)`` that checking ``target`` would want looked up now (a host name with
     no fresh answer in the cache), else None."""
-    if _allow_private or is_email(target):
+    if policy.allow_private or is_email(target):
         return None
     try:
         host, port = _host_and_port(target, "url")

@@ -27,7 +27,7 @@ from steelyard import __version__
 from steelyard.accounts import security
 from steelyard.accounts.schemas import Actor
 from steelyard.callbacks.transport import checked_transport
-from steelyard.callbacks.urls import check_url
+from steelyard.callbacks.urls import TargetPolicy, check_url
 from steelyard.config import Settings
 from steelyard.errors import NotFound, TooLarge, ValidationError
 from steelyard.files.models import StoredFile
@@ -148,14 +148,16 @@ def fetch_url(
 
     Redirects are followed by hand so that every hop passes the SSRF guard (its DNS lookups
     wait here, outside any transaction); the transport checks each address it dials as well.
+    Both judge by ``settings``' ``TargetPolicy``.
     """
-    url = check_url(file_url, field="file_url", resolve=True)
+    policy = TargetPolicy.of(settings)
+    url = check_url(file_url, field="file_url", policy=policy, resolve=True)
     target = store or file_store(settings)
     limit = settings.max_upload_bytes
     headers = {"User-Agent": f"Steelyard/{__version__}"}
     try:
         with httpx.Client(
-            transport=transport or checked_transport(),
+            transport=transport or checked_transport(policy),
             timeout=settings.file_import_timeout_seconds,
             follow_redirects=False,
         ) as client:
@@ -165,6 +167,7 @@ def fetch_url(
                         url = check_url(
                             str(resp.url.join(resp.headers["location"])),
                             field="file_url",
+                            policy=policy,
                             resolve=True,
                         )
                         continue

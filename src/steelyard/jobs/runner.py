@@ -25,7 +25,7 @@ from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
 from steelyard.callbacks.transport import checked_transport
-from steelyard.callbacks.urls import allow_private_targets
+from steelyard.callbacks.urls import TargetPolicy
 from steelyard.clock import Clock
 from steelyard.config import Settings
 from steelyard.db.dialect import skip_locked
@@ -101,8 +101,6 @@ class JobRunner:
         self._listening = False
         # Per runner: several runners (tests, embedded servers) may share one process.
         self._info_key = f"steelyard_job_enqueued_{id(self)}"
-        # The SSRF guard is process-wide; a standalone ``steelyard jobs`` has no app to set it.
-        allow_private_targets(settings.allow_private_callbacks)
 
     def register_handler(self, kind: str, handler: Handler) -> None:
         """Run ``kind`` jobs with ``handler`` in this runner (wins over the process registry)."""
@@ -304,7 +302,7 @@ class JobRunner:
         with self._http_lock:
             if self._http is None:
                 self._http = httpx.Client(
-                    transport=self.transport or checked_transport(),
+                    transport=self.transport or checked_transport(TargetPolicy.of(self.settings)),
                     timeout=self.settings.callback_timeout_seconds,
                     follow_redirects=False,
                 )

@@ -263,11 +263,11 @@ def create_batch(session: Session, actor: Actor, body: dict[str, Any], now: date
     if session.scalar(readable_batches(actor).where(Batch.name == name)) is not None:
         raise Duplicate(f"A batch named '{name}' already exists.", field="name")
     if callback:
-        from steelyard.callbacks.urls import check_callback_target
+        from steelyard.callbacks.urls import check_callback_form
 
-        # Reads the DNS cache only: the edge looked the host up before this transaction
-        # (``callbacks.targets.prepare``); nothing here may wait on DNS under the write lock.
-        check_callback_target(callback, field="callback")
+        # Its form only: the edge judged its address before this transaction, by the app's
+        # policy (``callbacks.targets.prepare``); nothing here may wait on DNS under the lock.
+        check_callback_form(callback, field="callback")
     # Studio/Rapid projects and calibration/self-label batches wait in staging for finalize;
     # ordinary batches start at once, as in Scale.
     starts_staged = (

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from steelyard.accounts.schemas import Actor
-from steelyard.callbacks.urls import check_callback_target
+from steelyard.callbacks.urls import check_callback_form
 from steelyard.db.base import new_id
 from steelyard.db.dialect import increment_count
 from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
@@ -90,7 +90,8 @@ def create_task(
     )
     callback_url = optional_str(body, "callback_url") or None
     if callback_url:
-        check_callback_target(callback_url, field="callback_url")
+        # Its address was judged by the edge (``callbacks.targets.prepare``), by the app's policy.
+        check_callback_form(callback_url, field="callback_url")
     priority = optional_int(body, "priority") or 0
     instruction = optional_str(body, "instruction", max_length=100_000)
 
