@@ -7,6 +7,7 @@ and environment and live for 24 hours.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +20,29 @@ from steelyard.errors import Duplicate, ValidationError
 from steelyard.idempotency.models import IdempotencyRecord
 
 TTL = timedelta(hours=24)
+#: The lengths of ``idempotency_records.key`` and ``.path``: past them PostgreSQL refuses the
+#: row (a 500) where SQLite stores it, so both are checked here first.
 MAX_KEY_LENGTH = 255
+MAX_PATH_LENGTH = 2000
+#: Printable ASCII (space to ``~``): what a key (a UUID, as Scale recommends) is made of. Control
+#: characters and bytes past ASCII (a header's value is Latin-1) are refused, not stored.
+_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}")
+
+
+def check_request(key: str, path: str) -> None:
+    """Refuse a key or a path that cannot be stored as it is (a 400 naming it)."""
+    if not _KEY.fullmatch(key):
+        raise ValidationError(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters "
+            "(a UUID, for example).",
+            field="Idempotency-Key",
+        )
+    if len(path) > MAX_PATH_LENGTH:
+        raise ValidationError(
+            f"A request with an Idempotency-Key must have a path of at most {MAX_PATH_LENGTH} "
+            "characters (no Scale API path is longer).",
+            field="url",
+        )
 
 
 @dataclass(frozen=True)
@@ -40,10 +63,7 @@ def begin(
     now: datetime,
 ) -> Replay | str:
     """A stored response to replay, or the id of a new in-progress record for this request."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise ValidationError(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", field="Idempotency-Key"
-        )
+    check_request(key, path)
     scope = (
         IdempotencyRecord.org_id == actor.org_id,
         IdempotencyRecord.is_test == actor.is_test,
