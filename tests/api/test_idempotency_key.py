@@ -8,6 +8,7 @@ import hashlib
 import json
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from starlette.types import Message
 
 from steelyard.accounts.schemas import Actor
@@ -22,6 +24,7 @@ from steelyard.api import idempotency
 from steelyard.api.app import create_app
 from steelyard.errors import ValidationError
 from steelyard.idempotency import service
+from steelyard.idempotency.models import IdempotencyRecord
 from tests.conftest import LiveServer, Org, basic
 from tests.jobs.helpers import serve
 
@@ -336,3 +339,27 @@ def test_the_key_rule_holds_whatever_the_http_parser_lets_through(key: str) -> N
         service.check_request(key, "/v1/task/categorization")
     assert err.value.field == "Idempotency-Key"
     service.check_request("k" * 255, "/v1/" + "p" * (service.MAX_PATH_LENGTH - 4))
+
+
+def test_a_client_that_leaves_mid_body_is_not_served(server: LiveServer, org: Org) -> None:
+    """The body read so far used to be handed to the route as if whole, and its answer kept."""
+    key = str(uuid.uuid4())
+    token = base64.b64encode(f"{org.live_key}:".encode()).decode()
+    host, port = server.url.removeprefix("http://").split(":")
+    head = (
+        f"POST /v1/task/categorization HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Basic {token}\r\nIdempotency-Key: {key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode() + b'{"attachment": "x", "attachment_type": "te')
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        with server.db.unit_of_work(write=False) as session:
+            stored = session.scalar(
+                select(func.count())
+                .select_from(IdempotencyRecord)
+                .where(IdempotencyRecord.org_id == org.org_id)
+            )
+        assert stored == 0, "a truncated body was served and its answer kept"
+        time.sleep(0.1)
