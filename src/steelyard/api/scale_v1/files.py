@@ -9,7 +9,6 @@ from fastapi import Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.types import Message, Receive
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api.auth import ActorDep, Credential, LinkOrActorDep, credential_router
@@ -17,7 +16,7 @@ from steelyard.api.deps import BodyDep, ClockDep, DbDep, SettingsDep
 from steelyard.clock import Clock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
-from steelyard.errors import NotFound, TooLarge, ValidationError
+from steelyard.errors import NotFound, ValidationError
 from steelyard.files import service as files
 from steelyard.files.models import StoredFile
 from steelyard.files.store import FileStore, LocalFileStore
@@ -28,8 +27,6 @@ router = credential_router(Credential.API_KEY)
 #: Downloads also open with a signed link and no credentials (browsers fetch them for ``<img>``).
 links = credential_router(Credential.SIGNED_LINK)
 
-#: Room for the multipart framing and the small text fields around the file itself.
-_FORM_OVERHEAD = 256 * 1024
 _TEXT_FIELDS = ("project_name", "display_name", "reference_id", "metadata")
 
 
@@ -53,32 +50,13 @@ def _to_json(row: StoredFile, base_url: str, settings: Settings, clock: Clock) -
     return files.file_to_scale(row, url)
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """``receive`` that refuses more than ``limit`` body bytes (uploads without a length)."""
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise TooLarge(f"The upload is larger than {limit} bytes.", field="file")
-        return message
-
-    return wrapped
-
-
 @router.post("/files/upload")
 async def upload_file(
     request: Request, actor: ActorDep, db: DbDep, settings: SettingsDep, clock: ClockDep
 ) -> dict[str, Any]:
-    limit = settings.max_upload_bytes + _FORM_OVERHEAD
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"The file is larger than {settings.max_upload_bytes} bytes.", field="file")
-    form_request = Request(request.scope, _limited(request.receive, limit))
-    async with form_request.form(max_files=1, max_fields=100) as form:
+    # The form as a whole is bounded before it is read (``api.limits``, ``max_upload_bytes``
+    # and room for the framing); the file's own bytes are counted as they are stored.
+    async with request.form(max_files=1, max_fields=100) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ValidationError("Send the file as a multipart part named 'file'.", field="file")
