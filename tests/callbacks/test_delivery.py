@@ -25,14 +25,17 @@ from steelyard import __version__
 from steelyard.api.app import create_app
 from steelyard.callbacks import service as callbacks
 from steelyard.callbacks.models import CallbackDelivery
+from steelyard.callbacks.transport import refused_at_connect
 from steelyard.clock import FrozenClock
 from steelyard.config import Settings, load_settings
 from steelyard.db.engine import Database
 from steelyard.jobs import outbox
+from steelyard.jobs.context import ClaimedJob, JobContext
 from steelyard.jobs.models import Job
 from steelyard.jobs.runner import JobRunner
 from steelyard.projects.models import Batch, Project
 from steelyard.tasks.models import Task, TaskCount
+from tests.callbacks.fakedns import FakeDns
 from tests.jobs.helpers import NewOrg, create_org, serve
 
 #: A public address: literal IPs are checked without DNS, and the mock transport never dials.
@@ -518,3 +521,16 @@ def test_end_to_end_the_app_runs_the_callback_of_a_task_created_by_the_client(
         while client.get_task(task.id).as_dict().get("callback_succeeded") is not True:
             assert time.time() < deadline, "callback_succeeded never became true"
             time.sleep(0.05)
+
+
+def test_a_handler_run_without_a_runner_dials_through_the_check(
+    fresh_db: Database, job_settings: Settings, clock: FrozenClock, dns: FakeDns
+) -> None:
+    """``JobContext.http_client`` without the runner's client used httpx's own transport, which
+    dials whatever a name resolves to at connect time."""
+    dns.answers["rebinds.example.com"] = "127.0.0.1"
+    job = ClaimedJob(id=1, kind="k", payload={}, org_id=None, attempt=1, max_attempts=1)
+    ctx = JobContext(job, db=fresh_db, settings=job_settings, clock=clock, transport=None)
+    with ctx.http_client(timeout=2) as client, pytest.raises(httpx.ConnectError) as err:
+        client.post("http://rebinds.example.com:9/hook", content=b"{}")
+    assert refused_at_connect(err.value)

@@ -23,6 +23,8 @@ from typing import Any, Literal
 import httpx
 from sqlalchemy.orm import Session
 
+from steelyard.callbacks.transport import checked_transport
+from steelyard.callbacks.urls import TargetPolicy
 from steelyard.clock import Clock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
@@ -143,14 +145,14 @@ class JobContext:
     @contextmanager
     def http_client(self, *, timeout: float) -> Iterator[httpx.Client]:
         """An HTTP client that never follows redirects: the runner's pooled one (so repeated
-        callbacks to one receiver reuse connections) or, without a runner, a fresh one.
+        callbacks to one receiver reuse connections) or, without a runner, a fresh one that
+        checks each address it dials by these settings' ``TargetPolicy``, as the runner's does.
         Pass ``timeout`` on each request too; a shared client has no timeout of its own."""
         if self._http is not None:
             yield self._http
             return
-        with httpx.Client(
-            transport=self.transport, timeout=timeout, follow_redirects=False
-        ) as client:
+        transport = self.transport or checked_transport(TargetPolicy.of(self.settings))
+        with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
             yield client
 
     def retry(self, error: str) -> None:
