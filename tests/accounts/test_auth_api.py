@@ -137,14 +137,12 @@ def test_failed_sign_ins_get_429_with_retry_after(
     assert r.json()["error"]["code"] == "rate_limited"
 
 
-def _median_ms(http: httpx.Client, email: str, tries: int = 5) -> float:
-    times = []
-    for _ in range(tries):
-        start = time.perf_counter()
-        r = http.post("/api/auth/login", json={"email": email, "password": "wrong password!"})
-        times.append(time.perf_counter() - start)
-        assert r.status_code == 401
-    return statistics.median(times) * 1000
+def _wrong_login_seconds(http: httpx.Client, email: str) -> float:
+    start = time.perf_counter()
+    r = http.post("/api/auth/login", json={"email": email, "password": "wrong password!"})
+    elapsed = time.perf_counter() - start
+    assert r.status_code == 401
+    return elapsed
 
 
 def test_an_unknown_email_costs_what_a_wrong_password_costs(
@@ -152,10 +150,15 @@ def test_an_unknown_email_costs_what_a_wrong_password_costs(
 ) -> None:
     """Unknown emails answered in 8 ms and wrong passwords in 114 ms: enumeration by timing."""
     real = person(db, org.org_id)
-    _median_ms(http, real, tries=1)  # warm-up (the dummy hash is made on first use)
-    unknown = _median_ms(http, f"nobody-{secrets.token_hex(6)}@example.com")
-    wrong = _median_ms(http, real)
-    assert abs(unknown - wrong) < 0.5 * max(unknown, wrong), (unknown, wrong)
+    _wrong_login_seconds(http, real)  # warm-up (the dummy hash is made on first use)
+    # Interleaved, so that a busy machine slows both kinds alike; 7 + 1 failures stay under
+    # the per-email throttle.
+    unknown, wrong = [], []
+    for _ in range(7):
+        unknown.append(_wrong_login_seconds(http, f"nobody-{secrets.token_hex(6)}@example.com"))
+        wrong.append(_wrong_login_seconds(http, real))
+    u, w = statistics.median(unknown), statistics.median(wrong)
+    assert abs(u - w) < 0.5 * max(u, w), (u, w)
 
 
 def test_invitations_listed_accepted_and_declined_when_signed_in(
