@@ -22,7 +22,6 @@ from steelyard.api.deps import SLASH_SENTINEL
 from steelyard.api.idempotency import IdempotencyMiddleware
 from steelyard.api.limits import BodyLimitMiddleware
 from steelyard.api.ratelimit import RateLimitMiddleware
-from steelyard.callbacks.urls import allow_private_targets
 from steelyard.clock import SYSTEM_CLOCK, Clock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
@@ -93,7 +92,6 @@ def create_app(
     db = Database(
         settings.resolved_database_url, echo=settings.sql_echo, background_checkpoints=True
     )
-    allow_private_targets(settings.allow_private_callbacks)
     runner: Any = None
     limiter = SharedLimiter(db, sync_seconds=settings.rate_limit_sync_seconds)
 
