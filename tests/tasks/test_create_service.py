@@ -12,7 +12,7 @@ from steelyard.accounts.schemas import Actor
 from steelyard.db.base import new_id
 from steelyard.db.engine import Database
 from steelyard.projects import service as projects
-from steelyard.tasks import service
+from steelyard.tasks import create
 from steelyard.tasks.models import Task, TaskCount, TaskRow, TaskTag
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -43,7 +43,7 @@ def test_a_task_row_has_every_column_of_a_task_in_order() -> None:
 def test_live_task_is_inserted_tagged_and_counted(db: Database) -> None:
     actor = _actor(db, is_test=False)
     with db.unit_of_work() as s:
-        created = service.create_task(s, actor, "categorization", BODY, NOW)
+        created = create.create_task(s, actor, "categorization", BODY, NOW)
         task = created.task
         assert isinstance(task, TaskRow)
         assert (created.project_name, created.batch_name) == ("p", None)
@@ -64,8 +64,8 @@ def test_live_task_is_inserted_tagged_and_counted(db: Database) -> None:
 def test_two_tasks_do_not_share_their_list_columns(db: Database) -> None:
     actor = _actor(db, is_test=False)
     with db.unit_of_work() as s:
-        one = service.create_task(s, actor, "categorization", {**BODY, "unique_id": "a"}, NOW)
-        two = service.create_task(s, actor, "categorization", {**BODY, "unique_id": "b"}, NOW)
+        one = create.create_task(s, actor, "categorization", {**BODY, "unique_id": "a"}, NOW)
+        two = create.create_task(s, actor, "categorization", {**BODY, "unique_id": "b"}, NOW)
         one.task.audits.append({"x": 1})
         assert two.task.audits == []
 
@@ -73,7 +73,7 @@ def test_two_tasks_do_not_share_their_list_columns(db: Database) -> None:
 def test_test_mode_task_completes_in_the_same_transaction(db: Database) -> None:
     actor = _actor(db, is_test=True)
     with db.unit_of_work() as s:
-        task = service.create_task(s, actor, "categorization", BODY, NOW).task
+        task = create.create_task(s, actor, "categorization", BODY, NOW).task
         state = inspect(task)
         assert state.persistent and not state.unloaded and not state.expired_attributes
     with db.unit_of_work(write=False) as s:

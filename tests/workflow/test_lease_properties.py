@@ -24,7 +24,7 @@ from steelyard.db.engine import Database
 from steelyard.db.migrate import upgrade
 from steelyard.errors import SteelyardError
 from steelyard.projects import service as projects
-from steelyard.tasks import service as tasks
+from steelyard.tasks import create as tasks
 from steelyard.tasks.models import Task
 from steelyard.workflow import service as workflow
 from steelyard.workflow.models import Assignment, Label
@@ -104,15 +104,13 @@ class Leases(RuleBasedStateMachine):
         if w not in self.held:
             return
         assignment, _, expires = self.held.pop(w)
+        body, now = {"response": {"category": "a"}}, self.clock.now()
         try:
+            with self.db.unit_of_work(write=False) as s:
+                target = workflow.submit_target(s, self.workers[w], assignment, body, now)
+            checked = workflow.check_submission(target, body)
             with self.db.unit_of_work() as s:
-                workflow.submit(
-                    s,
-                    self.workers[w],
-                    assignment,
-                    {"response": {"category": "a"}},
-                    self.clock.now(),
-                )
+                workflow.submit(s, self.workers[w], checked, now)
             self.submitted += 1
         except SteelyardError:
             # Refused (and nothing stored) only when the lease had run out.

@@ -24,7 +24,7 @@ from steelyard.clock import SYSTEM_CLOCK
 from steelyard.config import Settings
 from steelyard.db.engine import Database
 from steelyard.projects import service as projects
-from steelyard.tasks import service as tasks
+from steelyard.tasks import create as tasks
 
 DEMO_ORG = "demo"
 WORKER_EMAIL = "worker@demo.steelyard.local"

@@ -6,22 +6,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
-from steelyard.projects.models import Batch, Project, current_params
+from steelyard.projects.models import Batch, Project
+from steelyard.projects.params import (
+    NewProject,
+    ParamsChanged,
+    ParamsUpdate,
+    ProjectDefaults,
+    defaults_of,
+    read_new_project,
+    version_column,
+)
 from steelyard.tasks.models import TaskCount
-from steelyard.tasktypes import registry
 from steelyard.validation import (
-    json_object,
     optional_bool,
     optional_dict,
     optional_str,
     require_str,
-    under,
 )
 
 #: Stored batch statuses. v1 reports them as stored (``canceled``, as every v1 status is
@@ -35,8 +41,12 @@ TEMPLATE_TYPES = ("textcollection", "chat", "chatexperimental", "chatlite", "mul
 # --- projects ------------------------------------------------------------------------------
 
 
+def _owned(actor: Actor) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return Project.org_id == actor.org_id, Project.is_test == actor.is_test
+
+
 def _projects(actor: Actor) -> Select[Project]:
-    return select(Project).where(Project.org_id == actor.org_id, Project.is_test == actor.is_test)
+    return select(Project).where(*_owned(actor))
 
 
 # Lookups on every task create, built once: building a statement costs more than running it.
@@ -59,37 +69,64 @@ _BATCH_BY_NAME = select(Batch).where(
 
 @dataclass(frozen=True, slots=True)
 class ProjectRef:
-    """What a task create needs of its project, read as one row without the ORM."""
+    """What a task create needs of its project inside its write: one row without the ORM, and
+    the params' version rather than the params (``projects.params``)."""
 
     id: str
     name: str
     type: str
-    params: dict[str, Any]
+    version: int
 
 
-_REF_COLUMNS = (Project.id, Project.name, Project.type, Project.param_history)
 _REF_SCOPE = (Project.org_id == bindparam("org_id"), Project.is_test == bindparam("is_test"))
-_PROJECT_REF_BY_NAME = select(*_REF_COLUMNS).where(*_REF_SCOPE, Project.name == bindparam("name"))
-_PROJECT_REF_BY_ID = select(*_REF_COLUMNS).where(*_REF_SCOPE, Project.id == bindparam("id"))
+
+
+def _ref_statements(dialect: str) -> tuple[Select[str, str, str, int], Select[str, str, str, int]]:
+    columns = (Project.id, Project.name, Project.type, version_column(dialect))
+    return (
+        select(*columns).where(*_REF_SCOPE, Project.name == bindparam("name")),
+        select(*columns).where(*_REF_SCOPE, Project.id == bindparam("id")),
+    )
+
+
+# Built once per dialect: building a statement costs more than running it.
+_REF_STATEMENTS = {dialect: _ref_statements(dialect) for dialect in ("sqlite", "postgresql")}
+_DEFAULTS_COLUMNS = (Project.id, Project.name, Project.type, Project.param_history)
+_DEFAULTS_BY_NAME = select(*_DEFAULTS_COLUMNS).where(*_REF_SCOPE, Project.name == bindparam("name"))
+_DEFAULTS_BY_ID = select(*_DEFAULTS_COLUMNS).where(*_REF_SCOPE, Project.id == bindparam("id"))
+
+
+def _project_row(
+    session: Session, actor: Actor, by_name: Any, by_id: Any, name: str | None, project_id: Any
+) -> Any:
+    if name is not None:
+        row = session.connection().execute(by_name, _scope(actor, name=name)).first()
+        if row is None:
+            raise NotFound(f"No project named '{name}'.", field="project")
+        return row
+    row = session.connection().execute(by_id, _scope(actor, id=project_id or "")).first()
+    if row is None:
+        raise NotFound("Project not found.", field="project")
+    return row
 
 
 def project_ref(
     session: Session, actor: Actor, *, name: str | None = None, project_id: str | None = None
 ) -> ProjectRef:
     """The project named ``name`` (or with id ``project_id``) in the caller's scope."""
-    if name is not None:
-        row = session.connection().execute(_PROJECT_REF_BY_NAME, _scope(actor, name=name)).first()
-        if row is None:
-            raise NotFound(f"No project named '{name}'.", field="project")
-    else:
-        row = (
-            session.connection()
-            .execute(_PROJECT_REF_BY_ID, _scope(actor, id=project_id or ""))
-            .first()
-        )
-        if row is None:
-            raise NotFound("Project not found.", field="project")
-    return ProjectRef(id=row[0], name=row[1], type=row[2], params=current_params(row[3]))
+    by_name, by_id = _REF_STATEMENTS[session.get_bind().dialect.name]
+    row = _project_row(session, actor, by_name, by_id, name, project_id)
+    return ProjectRef(id=row[0], name=row[1], type=row[2], version=int(row[3] or 0))
+
+
+def project_defaults(
+    session: Session, actor: Actor, *, name: str | None = None, project_id: str | None = None
+) -> ProjectDefaults:
+    """The project's current params and their version, to check a request against before its
+    write transaction (which then compares versions only)."""
+    return defaults_of(
+        _project_row(session, actor, _DEFAULTS_BY_NAME, _DEFAULTS_BY_ID, name, project_id)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,23 +167,25 @@ def _scope(actor: Actor, **values: str) -> dict[str, Any]:
     return {"org_id": actor.org_id, "is_test": actor.is_test, **values}
 
 
-def create_project(session: Session, actor: Actor, body: dict[str, Any], now: datetime) -> Project:
-    name = require_str(body, "name", max_length=300)
-    type_name = require_str(body, "type")
-    spec = registry.get(type_name)
-    params = optional_dict(body, "params") or {}
-    _check_params(type_name.lower(), params)
-    if session.scalar(_projects(actor).where(Project.name == name)) is not None:
+def create_project(
+    session: Session, actor: Actor, new: NewProject | dict[str, Any], now: datetime
+) -> Project:
+    """Store a project. The API reads and checks its body first (``params.read_new_project``),
+    outside the transaction; a dict (the CLI's small bodies) is read here."""
+    if not isinstance(new, NewProject):
+        new = read_new_project(new)
+    name = new.name
+    if session.scalar(select(Project.id).where(*_owned(actor), Project.name == name)):
         raise Duplicate(f"A project named '{name}' already exists.", field="name")
     project = Project(
         org_id=actor.org_id,
         is_test=actor.is_test,
         name=name,
-        type=type_name.lower() if type_name.lower() in spec.aliases else spec.name,
-        param_history=[{**params, "version": 0, "created_at": _iso(now)}],
-        rapid=optional_bool(body, "rapid") or False,
-        studio=optional_bool(body, "studio") or False,
-        dataset_id=optional_str(body, "datasetId"),
+        type=new.type,
+        param_history=[{**new.params, "version": 0, "created_at": _iso(now)}],
+        rapid=new.rapid,
+        studio=new.studio,
+        dataset_id=new.dataset_id,
         created_at=now,
         updated_at=now,
     )
@@ -191,37 +230,46 @@ def list_projects(session: Session, actor: Actor, *, archived: bool | None = Non
     return list(session.scalars(stmt))
 
 
-def set_params(
-    session: Session, actor: Actor, name: str, body: dict[str, Any], now: datetime
-) -> Project:
-    """Append a params version: the previous params updated with what the body sends."""
-    project = get_project(session, actor, name)
-    body = json_object(body)
-    body = {k: v for k, v in body.items() if k not in ("version", "created_at")}
-    previous = project.param_history[-1]["version"] if project.param_history else -1
-    params = {**project.params, **body}
-    _check_params(project.type, params)
-    entry = {**params, "version": previous + 1, "created_at": _iso(now)}
-    project.param_history = [*project.param_history, entry]
-    project.updated_at = now
-    session.flush()
-    return project
+_UNCHANGED_COLUMNS = (
+    Project.id,
+    Project.org_id,
+    Project.is_test,
+    Project.name,
+    Project.type,
+    Project.rapid,
+    Project.studio,
+    Project.archived,
+    Project.dataset_id,
+    Project.settings,
+    Project.template_version,
+    Project.created_at,
+)
 
 
-def _check_params(type_name: str, params: dict[str, Any]) -> None:
-    """A project's params are defaults for its tasks: any key may be left for the tasks to give
-    (``attachment``, even ``geometries``), but every key present must be valid as a task's
-    would be, so that a bad template is refused here rather than breaking every later create.
-    Errors name the field under ``params`` (``params.geometries.box.min_width``)."""
-    instruction = params.get("instruction")
-    if instruction is not None and not isinstance(instruction, str):
-        raise ValidationError("params.instruction must be a string.", field="params.instruction")
-    spec = registry.get(type_name)
-    alias = type_name if type_name in spec.aliases else None
-    try:
-        spec.validate_defaults({k: v for k, v in params.items() if k != "instruction"}, alias=alias)
-    except ValidationError as exc:
-        raise under("params", exc) from None
+def set_params(session: Session, actor: Actor, change: ParamsUpdate, now: datetime) -> Project:
+    """Store the history ``change`` holds, checked beforehand against version ``change.base``
+    (``params.read_params_update``), if the project is still at that version; else
+    ``ParamsChanged``, with nothing written. The stored history is neither read nor decoded
+    here: the version is compared in SQL. Returns the project as stored (not in the session)."""
+    dialect = session.get_bind().dialect.name
+    row = session.execute(
+        update(Project)
+        .where(
+            *_owned(actor),
+            Project.id == change.project_id,
+            version_column(dialect) == change.base,
+        )
+        .values(param_history=change.history, updated_at=now)
+        .returning(*_UNCHANGED_COLUMNS)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        still = select(Project.id).where(*_owned(actor), Project.id == change.project_id)
+        if session.scalar(still):
+            raise ParamsChanged()
+        raise NotFound("Project not found.", field="project")
+    values = dict(zip((c.key for c in _UNCHANGED_COLUMNS), row, strict=True))
+    return Project(**values, param_history=change.history, updated_at=now)
 
 
 def task_template(project: Project) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Task lifecycle: create (validated by its type), read, cancel, audit, ids, metadata, tags.
+"""Task lifecycle after create (``tasks.create``): read, complete, cancel, audit, ids, metadata,
+tags.
 
 Every change a customer can see that ends a task's work (completed, error, audit) enqueues its
 callback job in the same transaction.
@@ -6,20 +7,16 @@ callback job in the same transaction.
 
 from __future__ import annotations
 
-import random
 from collections import Counter
-from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
-from steelyard.callbacks.urls import check_callback_form
-from steelyard.db.base import new_id
 from steelyard.db.dialect import increment_count
 from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
 from steelyard.jobs import outbox
@@ -31,189 +28,21 @@ from steelyard.tasktypes import registry
 from steelyard.timefmt import iso
 from steelyard.validation import (
     json_object,
-    optional_dict,
-    optional_int,
     optional_str,
     str_list,
     under,
 )
 
-#: Keys every task type shares; the rest of the body goes to the type's params.
-COMMON_KEYS = (
-    "project",
-    "batch",
-    "callback_url",
-    "instruction",
-    "unique_id",
-    "metadata",
-    "tags",
-    "priority",
-)
 MAX_TAGS = 100
 #: ``task_tags.tag`` is a VARCHAR(300): PostgreSQL refuses longer text where SQLite stores it.
 MAX_TAG_LENGTH = 300
 
 
-@dataclass(frozen=True)
-class NamedTask:
-    """A new task with its project's and batch's names, which its wire form shows."""
-
-    task: Task | TaskRow
-    project_name: str | None
-    batch_name: str | None
-
-
-def create_task(
-    session: Session,
-    actor: Actor,
-    type_name: str,
-    body: Any,
-    now: datetime,
-    *,
-    rng: random.Random | None = None,
-) -> NamedTask:
-    spec = registry.get(type_name)
-    body = json_object(body)
-    project, batch = _resolve_scope(session, actor, body)
-    if batch is not None and batch.status == "canceled":
-        raise InvalidState(
-            f"Batch '{batch.name}' was cancelled; it takes no new tasks.", field="batch"
-        )
-    if batch is not None and batch.status == "completed":
-        projects.reopen_batch(session, batch.id, now)
-    unique_id = optional_str(body, "unique_id", max_length=500)
-    if unique_id == "":
-        unique_id = None
-    metadata = optional_dict(body, "metadata") or {}
-    tags = _unique(
-        str_list(body.get("tags") or [], "tags", max_items=MAX_TAGS, max_length=MAX_TAG_LENGTH)
-    )
-    callback_url = optional_str(body, "callback_url") or None
-    if callback_url:
-        # Its address was judged by the edge (``callbacks.targets.prepare``), by the app's policy.
-        check_callback_form(callback_url, field="callback_url")
-    priority = optional_int(body, "priority") or 0
-    instruction = optional_str(body, "instruction", max_length=100_000)
-
-    own_params = {k: v for k, v in body.items() if k not in COMMON_KEYS}
-    defaults = project.params if project is not None else {}
-    project_instruction = defaults.get("instruction")
-    alias = type_name.lower() if type_name.lower() in spec.aliases else None
-    project_params = {k: v for k, v in defaults.items() if k != "instruction"}
-    merged = spec.merge_params(project_params, own_params, alias=alias)
-    params = spec.validate_params(merged, alias=alias)
-    if project is not None and project.type not in (spec.name, *spec.aliases):
-        raise ValidationError(
-            f"Project '{project.name}' holds {project.type} tasks, not {type_name}.",
-            field="project",
-        )
-    values: dict[str, Any] = {
-        "task_id": new_id(),
-        "org_id": actor.org_id,
-        "is_test": actor.is_test,
-        "project_id": project.id if project else None,
-        "batch_id": batch.id if batch else None,
-        "type": type_name.lower(),
-        "status": "pending",
-        "instruction": _join_instructions(instruction, project_instruction),
-        "params": params,
-        "metadata": metadata,
-        "tags": tags,
-        "unique_id": unique_id,
-        "callback_url": callback_url,
-        "priority": priority,
-        "created_at": now,
-        "updated_at": now,
-        **_unset_at_create(),
-    }
-    try:
-        # A unique_id already in use is found by the unique constraint rather than by a lookup
-        # first (one statement less on every create). On PostgreSQL a violation dooms the
-        # transaction, so the insert runs in a savepoint; SQLite undoes just the statement.
-        # A concurrent create with the same unique_id makes PostgreSQL wait for the other
-        # transaction, then report the violation: either way the answer is the same 409.
-        with session.begin_nested() if not _is_sqlite(session) else nullcontext():
-            seq = session.connection().execute(_INSERT_TASK, values).scalar_one()
-    except IntegrityError:
-        if unique_id is not None:
-            _ensure_unique_id_free(session, actor, unique_id)
-        raise
-    if tags:
-        session.connection().execute(
-            _INSERT_TAGS, [{"task_seq": seq, "tag": t, "org_id": actor.org_id} for t in tags]
-        )
-    values["metadata_"] = values.pop("metadata")
-    task: Task | TaskRow
-    if actor.is_test:
-        # The test environment has no workers: tasks complete at once with a response that is
-        # valid for the type, and their callback fires like a live one's. Completing goes
-        # through the ORM: the row is attached as already persistent, every column set.
-        task = Task(seq=seq, **values)
-        make_transient_to_detached(task)
-        session.add(task)
-        _count(session, task, +1)
-        response = spec.synthetic_response(params, rng or random.Random(task.task_id))
-        complete_task(session, task, response, now, confidence=1.0)
-        session.flush()
-    else:
-        # Nothing else in this transaction touches a new live task: a plain record of what was
-        # inserted is all the answer needs (an ORM object costs more than the insert did).
-        task = TaskRow(seq=seq, **values)
-        _count(session, task, +1)
-    # The names are kept here: the session's identity map holds project and batch weakly.
-    return NamedTask(task, project.name if project else None, batch.name if batch else None)
-
-
-_TASKS = cast(Table, Task.__table__)
-_INSERT_TASK = insert(_TASKS).returning(_TASKS.c.seq)
-_INSERT_TAGS = insert(cast(Table, TaskTag.__table__))
-
-
-def _unset_at_create() -> dict[str, Any]:
-    """Columns a new task leaves empty, set explicitly so the attached object holds them all."""
-    return {
-        "response": None,
-        "confidence": None,
-        "callback_succeeded": None,
-        "customer_review_status": None,
-        "customer_review_comments": [],
-        "prior_responses": [],
-        "audits": [],
-        "error": None,
-        "lease_expires_at": None,
-        "completed_at": None,
-    }
-
-
-def _is_sqlite(session: Session) -> bool:
+def is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-def _resolve_scope(
-    session: Session, actor: Actor, body: dict[str, Any]
-) -> tuple[projects.ProjectRef | None, projects.BatchRef | None]:
-    project_name = optional_str(body, "project", max_length=300)
-    batch_name = optional_str(body, "batch", max_length=300)
-    project = projects.project_ref(session, actor, name=project_name) if project_name else None
-    batch = projects.batch_ref(session, actor, batch_name) if batch_name else None
-    if batch is not None:
-        if project is None:
-            project = projects.project_ref(session, actor, project_id=batch.project_id)
-        elif batch.project_id != project.id:
-            raise ValidationError(
-                f"Batch '{batch.name}' belongs to another project than '{project.name}'.",
-                field="batch",
-            )
-    return project, batch
-
-
-def _join_instructions(own: str | None, project: Any) -> str | None:
-    """Scale appends the project's instruction after the task's own."""
-    parts = [p for p in (own, project if isinstance(project, str) else None) if p]
-    return "\n\n".join(parts) if parts else None
-
-
-def _unique(values: list[str]) -> list[str]:
+def unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
@@ -225,7 +54,7 @@ _TASK_BY_UNIQUE_ID = select(Task.task_id).where(
 )
 
 
-def _ensure_unique_id_free(session: Session, actor: Actor, unique_id: str) -> None:
+def ensure_unique_id_free(session: Session, actor: Actor, unique_id: str) -> None:
     existing = session.scalar(
         _TASK_BY_UNIQUE_ID,
         {"org_id": actor.org_id, "is_test": actor.is_test, "unique_id": unique_id},
@@ -238,7 +67,7 @@ def _ensure_unique_id_free(session: Session, actor: Actor, unique_id: str) -> No
         )
 
 
-def _count(session: Session, task: Task | TaskRow, delta: int) -> None:
+def count_task(session: Session, task: Task | TaskRow, delta: int) -> None:
     increment_count(
         session,
         {
@@ -254,10 +83,10 @@ def _count(session: Session, task: Task | TaskRow, delta: int) -> None:
 
 
 def _set_status(session: Session, task: Task, status: str, now: datetime) -> None:
-    _count(session, task, -1)
+    count_task(session, task, -1)
     task.status = status
     task.updated_at = now
-    _count(session, task, +1)
+    count_task(session, task, +1)
 
 
 def get_task(session: Session, actor: Actor, task_id: str, *, for_update: bool = False) -> Task:
@@ -389,7 +218,19 @@ def cancel_pending_in_batch(session: Session, batch: Batch, now: datetime) -> in
     return len(types)
 
 
-def audit_task(session: Session, actor: Actor, task_id: str, body: Any, now: datetime) -> Task:
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """A customer's audit (``read_audit``); ``response``, a Steelyard extension, is the
+    corrected response, checked against the task's params by ``check_audit_fix`` before the
+    write transaction."""
+
+    accepted: bool
+    comments: str | None
+    response: Any = None
+    checked: bool = False
+
+
+def read_audit(body: Any) -> Audit:
     body = json_object(body)
     accepted = body.get("accepted")
     if not isinstance(accepted, bool):
@@ -397,24 +238,35 @@ def audit_task(session: Session, actor: Actor, task_id: str, body: Any, now: dat
     comments = body.get("comments")
     if comments is not None and not isinstance(comments, str):
         raise ValidationError("'comments' must be a string.", field="comments")
+    return Audit(accepted, comments, body.get("response"))
+
+
+def check_audit_fix(task: Task, audit: Audit) -> Audit:
+    """The corrected response checked against the task's params (which never change): pure,
+    so the edge runs it with no transaction open."""
+    try:
+        fixed = registry.get(task.type).validate_response(task.params, audit.response)
+    except ValidationError as exc:
+        raise under("response", exc) from None
+    return replace(audit, response=fixed, checked=True)
+
+
+def audit_task(session: Session, actor: Actor, task_id: str, audit: Audit, now: datetime) -> Task:
+    if audit.response is not None and not audit.checked:
+        raise ValueError("check_audit_fix first: a response is checked before the write")
     task = get_task(session, actor, task_id, for_update=True)
     if task.status != "completed":
         raise InvalidState(
             f"Task {task_id} is {task.status}; only completed tasks can be audited.",
             field="task_id",
         )
-    fixed = body.get("response")
-    result = "accepted" if accepted else "rejected"
-    if fixed is not None:
-        # Steelyard extension: a customer may send the corrected response with the audit.
-        try:
-            fixed = registry.get(task.type).validate_response(task.params, fixed)
-        except ValidationError as exc:
-            raise under("response", exc) from None
+    result = "accepted" if audit.accepted else "rejected"
+    if audit.response is not None:
         task.prior_responses = [*task.prior_responses, task.response]
-        task.response = fixed
+        task.response = audit.response
         result = "fixed"
     task.customer_review_status = result
+    comments = audit.comments
     if comments:
         task.customer_review_comments = [*task.customer_review_comments, comments]
     task.audits = [
@@ -441,7 +293,7 @@ def set_unique_id(session: Session, actor: Actor, task_id: str, body: Any, now: 
     task = get_task(session, actor, task_id, for_update=True)
     if task.unique_id == unique_id:
         return task
-    _ensure_unique_id_free(session, actor, unique_id)
+    ensure_unique_id_free(session, actor, unique_id)
     try:
         # The change goes inside the savepoint: ``begin_nested`` flushes what is pending before
         # it starts, and a violation there would doom the whole transaction.
@@ -451,7 +303,7 @@ def set_unique_id(session: Session, actor: Actor, task_id: str, body: Any, now: 
             session.flush()
     except IntegrityError:
         # Lost a race with a concurrent rename or create (PostgreSQL): answer the 409.
-        _ensure_unique_id_free(session, actor, unique_id)
+        ensure_unique_id_free(session, actor, unique_id)
         raise
     return task
 
@@ -487,7 +339,7 @@ def change_tags(
     An empty body is an empty list: the client sends ``body or None``, so ``set_task_tags(id,
     [])`` (clear every tag) arrives without a body.
     """
-    given = _unique(
+    given = unique(
         str_list(
             [] if tags is None else tags, "tags", max_items=MAX_TAGS, max_length=MAX_TAG_LENGTH
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from steelyard.errors import NotEnabled
 from steelyard.tasktypes.base import TaskTypeSpec
 
@@ -12,6 +15,23 @@ def register(spec: TaskTypeSpec) -> TaskTypeSpec:
     for key in (spec.name, *spec.aliases):
         _REGISTRY[key] = spec
     return spec
+
+
+@contextmanager
+def registered(spec: TaskTypeSpec) -> Iterator[TaskTypeSpec]:
+    """``spec`` registered for the length of the block only: a seam for tests, which register
+    a probe type (one that records where it checks) without leaving it to the tests after."""
+    _load_builtin()
+    keys = (spec.name, *spec.aliases)
+    taken = [key for key in keys if key in _REGISTRY]
+    if taken:
+        raise ValueError(f"task type names already registered: {', '.join(taken)}")
+    register(spec)
+    try:
+        yield spec
+    finally:
+        for key in keys:
+            _REGISTRY.pop(key, None)
 
 
 def get(name: str) -> TaskTypeSpec:

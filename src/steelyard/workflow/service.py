@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import false, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from steelyard.accounts.schemas import Actor
 from steelyard.db.dialect import skip_locked
@@ -124,31 +124,76 @@ def next_assignment(
     return None
 
 
-def submit(
+@dataclass(frozen=True, slots=True)
+class SubmitTarget:
+    """What a worker's response is checked against: its task's type and params, read before
+    the write transaction (``submit_target``). A task's params never change afterwards."""
+
+    assignment_id: str
+    task_seq: int
+    type: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A worker's response, checked (``check_submission``)."""
+
+    assignment_id: str
+    task_seq: int
+    response: dict[str, Any]
+
+
+def submit_target(
     session: Session, actor: Actor, assignment_id: str, body: Any, now: datetime
-) -> tuple[Assignment, Task]:
+) -> SubmitTarget:
+    """Read (a read transaction is enough) the assignment and its task's params; refuse at once
+    what the write would refuse, before the response is checked."""
+    _check_body(body)
+    assignment = _assignment(session, actor, assignment_id, lock=False)
+    task = session.execute(
+        select(Task.status, Task.lease_expires_at, Task.type, Task.params).where(
+            Task.seq == assignment.task_seq, Task.org_id == actor.org_id
+        )
+    ).one()
+    _check_open(assignment, task.status, task.lease_expires_at, now)
+    return SubmitTarget(assignment.id, assignment.task_seq, task.type, task.params)
+
+
+def check_submission(target: SubmitTarget, body: Any) -> Submission:
+    """The response checked against the task's params: the large part of a submit, pure, so
+    the edge runs it with no transaction open (in a worker thread)."""
+    _check_body(body)
+    try:
+        response = registry.get(target.type).validate_response(target.params, body["response"])
+    except ValidationError as exc:
+        raise under("response", exc) from None
+    return Submission(target.assignment_id, target.task_seq, response)
+
+
+def _check_body(body: Any) -> None:
     if not isinstance(body, dict) or "response" not in body:
         raise ValidationError('The body must be {"response": {...}}.', field="response")
-    assignment = session.scalar(
-        select(Assignment)
-        .where(Assignment.id == assignment_id, Assignment.org_id == actor.org_id)
+
+
+def submit(
+    session: Session, actor: Actor, submission: Submission, now: datetime
+) -> tuple[Assignment, Task]:
+    """Store a checked response as the assignment's label and complete the task."""
+    assignment = _assignment(session, actor, submission.assignment_id, lock=True)
+    # The params are not read: they were checked against before this transaction, and
+    # decoding a large task's params here would hold the write lock for it.
+    task = session.scalar(
+        select(Task)
+        .where(Task.seq == assignment.task_seq)
+        .options(defer(Task.params, raiseload=True))
         .with_for_update()
     )
-    if assignment is None or assignment.user_id != actor.user_id:
-        raise NotFound(f"No assignment with id '{assignment_id}'.", field="assignment_id")
-    if assignment.status != "active":
-        raise InvalidState(f"This assignment is {assignment.status}.", field="assignment_id")
-    task = session.scalar(select(Task).where(Task.seq == assignment.task_seq).with_for_update())
-    assert task is not None
+    assert task is not None and task.seq == submission.task_seq
     # Refusals roll the transaction back, so the assignment is left as it was; an expired one is
     # simply never leased back (leases are matched on ``expires_at``).
-    if task.status != "pending":
-        raise InvalidState(f"The task is {task.status} and takes no more labels.", field="task")
-    if assignment.expires_at <= now and task.lease_expires_at != assignment.expires_at:
-        raise InvalidState(
-            "The lease on this task ran out and it went to another worker.", field="assignment_id"
-        )
-    response = _validate(task, body["response"])
+    _check_open(assignment, task.status, task.lease_expires_at, now)
+    response = submission.response
     assignment.status = "submitted"
     assignment.submitted_at = now
     assignment.active_seconds = (now - assignment.started_at).total_seconds()
@@ -167,8 +212,24 @@ def submit(
     return assignment, task
 
 
-def _validate(task: Task, response: Any) -> dict[str, Any]:
-    try:
-        return registry.get(task.type).validate_response(task.params, response)
-    except ValidationError as exc:
-        raise under("response", exc) from None
+def _assignment(session: Session, actor: Actor, assignment_id: str, *, lock: bool) -> Assignment:
+    stmt = select(Assignment).where(
+        Assignment.id == assignment_id, Assignment.org_id == actor.org_id
+    )
+    assignment = session.scalar(stmt.with_for_update() if lock else stmt)
+    if assignment is None or assignment.user_id != actor.user_id:
+        raise NotFound(f"No assignment with id '{assignment_id}'.", field="assignment_id")
+    return assignment
+
+
+def _check_open(
+    assignment: Assignment, task_status: str, lease_expires_at: datetime | None, now: datetime
+) -> None:
+    if assignment.status != "active":
+        raise InvalidState(f"This assignment is {assignment.status}.", field="assignment_id")
+    if task_status != "pending":
+        raise InvalidState(f"The task is {task_status} and takes no more labels.", field="task")
+    if assignment.expires_at <= now and lease_expires_at != assignment.expires_at:
+        raise InvalidState(
+            "The lease on this task ran out and it went to another worker.", field="assignment_id"
+        )

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
@@ -17,6 +18,7 @@ from steelyard.api.deps import json_body
 from steelyard.api.native import auth
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
+from steelyard.db.engine import Database
 from steelyard.tasks import repository
 from steelyard.tasks.serialize import task_for_worker
 from steelyard.timefmt import iso
@@ -85,15 +87,25 @@ async def submit(assignment_id: str, request: Request) -> JSONDoc:
     actor = actor_of(request)
     body = await json_body(request)
     state = request.app.state
-    return JSONDoc(
-        await transactions.write(state.db, _submit, actor, assignment_id, body, state.clock.now())
-    )
+    now = state.clock.now()
+    # The response is checked in a worker thread with no transaction open; the write only
+    # stores it (nothing large under the write lock).
+    checked = await run_in_threadpool(_check, state.db, actor, assignment_id, body, now)
+    return JSONDoc(await transactions.write(state.db, _submit, actor, checked, now))
+
+
+def _check(
+    db: Database, actor: Actor, assignment_id: str, body: Any, now: datetime
+) -> workflow.Submission:
+    with db.unit_of_work(write=False) as session:
+        target = workflow.submit_target(session, actor, assignment_id, body, now)
+    return workflow.check_submission(target, body)
 
 
 def _submit(
-    session: Session, actor: Actor, assignment_id: str, body: Any, now: datetime
+    session: Session, actor: Actor, checked: workflow.Submission, now: datetime
 ) -> dict[str, Any]:
-    assignment, task = workflow.submit(session, actor, assignment_id, body, now)
+    assignment, task = workflow.submit(session, actor, checked, now)
     return {
         "assignment_id": assignment.id,
         "task_id": task.task_id,

@@ -9,8 +9,7 @@ from fastapi import Query
 from steelyard.api.auth import Credential, credential_router
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
 from steelyard.api.scale_v1 import bodies, wire
-from steelyard.projects import service
-from steelyard.validation import json_object
+from steelyard.projects import params, service
 
 router = credential_router(Credential.API_KEY, tags=["projects"])
 
@@ -21,10 +20,9 @@ router = credential_router(Credential.API_KEY, tags=["projects"])
     openapi_extra=bodies.body(bodies.CreateProjectBody),
 )
 def create_project(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+    new = params.read_new_project(body)  # the params are checked here, before the write
     with db.unit_of_work() as session:
-        return wire.project(
-            service.create_project(session, actor, json_object(body, empty=True), clock.now())
-        )
+        return wire.project(service.create_project(session, actor, new, clock.now()))
 
 
 @router.get("/projects", summary="List projects (a bare array)")
@@ -45,11 +43,18 @@ def get_project(name: str, actor: ActorDep, db: DbDep) -> dict[str, Any]:
 def set_params(
     name: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
-    with db.unit_of_work() as session:
-        project = service.set_params(
-            session, actor, path_name(name), json_object(body, empty=True), clock.now()
-        )
-        return wire.project(project)
+    now = clock.now()
+
+    def attempt() -> dict[str, Any]:
+        # Read, check with no transaction open, then write if the params' version is still the
+        # one checked (``projects.params``).
+        with db.unit_of_work(write=False) as session:
+            project = service.get_project(session, actor, path_name(name))
+        change = params.read_params_update(project, body, now)
+        with db.unit_of_work() as session:
+            return wire.project(service.set_params(session, actor, change, now))
+
+    return params.retried(attempt)
 
 
 @router.get("/projects/{name}/taskTemplates", summary="The task template of a project")

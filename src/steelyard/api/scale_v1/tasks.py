@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
 from fastapi import Query, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
@@ -26,8 +29,10 @@ from steelyard.clock import Clock
 from steelyard.config import Settings
 from steelyard.db.engine import Database
 from steelyard.errors import ValidationError
+from steelyard.projects import params
 from steelyard.projects import service as projects
-from steelyard.tasks import gold, repository, service
+from steelyard.projects.params import ProjectDefaults
+from steelyard.tasks import create, gold, repository, service
 from steelyard.tasks.models import Task, TaskRow
 from steelyard.tasks.serialize import task_to_scale
 from steelyard.timefmt import parse, parse_upper
@@ -56,17 +61,48 @@ async def create_task(task_type: str, request: Request) -> JSONDoc:
     body = await json_body(request)
     db: Database = request.app.state.db
     clock: Clock = request.app.state.clock
-    if isinstance(body, dict):
-        # Its DNS lookup happens here, bounded, never under the database's write lock.
-        await targets.prepare(
-            body.get("callback_url"), field="callback_url", settings=request.app.state.settings
-        )
-    created = await transactions.write(db, service.create_task, actor, task_type, body, clock.now())
+    new = create.read_new_task(task_type, body)
+    # Its DNS lookup happens here, bounded, never under the database's write lock.
+    await targets.prepare(
+        new.callback_url, field="callback_url", settings=request.app.state.settings
+    )
+    size, now = len(await request.body()), clock.now()
+    created = await params.retried_async(lambda: _create(db, actor, new, size, now))
     return JSONDoc(
         task_to_scale(
             created.task, project_name=created.project_name, batch_name=created.batch_name
         )
     )
+
+
+async def _create(
+    db: Database, actor: Actor, new: create.NewTask, size: int, now: datetime
+) -> create.NamedTask:
+    """Check the task's params outside any transaction (in a thread when large), against its
+    project's params as cached or read; then the short write (``tasks.create``)."""
+    key = (actor.org_id, actor.is_test, *new.scope)
+    defaults = None
+    if new.scope != (None, None):
+        defaults = params.DEFAULTS.get(key)
+        if defaults is None:
+            defaults = await run_in_threadpool(_task_defaults, db, actor, new)
+            if defaults is not None:
+                params.DEFAULTS.put(key, defaults)
+    check = functools.partial(create.check_new_task, new, defaults, is_test=actor.is_test)
+    if size + (defaults.weight if defaults else 0) <= params.INLINE_BYTES:
+        checked = check()
+    else:
+        checked = await run_in_threadpool(check)
+    try:
+        return await transactions.write(db, create.insert_task, actor, new, checked, now)
+    except params.ParamsChanged:
+        params.DEFAULTS.forget(key)
+        raise
+
+
+def _task_defaults(db: Database, actor: Actor, new: create.NewTask) -> ProjectDefaults | None:
+    with db.unit_of_work(write=False) as session:
+        return create.task_defaults(session, actor, new)
 
 
 @router.post("/evaluation_tasks/{task_type}", summary="Create an evaluation (gold) task")
@@ -84,11 +120,20 @@ def create_training_task(
 
 
 def _quality(
-    task_type: str, kind: str, actor: Actor, body: Any, db: Any, now: Any
+    task_type: str, kind: str, actor: Actor, body: Any, db: Database, now: datetime
 ) -> dict[str, Any]:
-    with db.unit_of_work() as session:
-        task = gold.create_quality_task(session, actor, kind, task_type, body, now)
-        return gold.quality_task_to_scale(task, projects.project_name(session, task.project_id))
+    new = gold.read_quality_task(kind, task_type, body)
+
+    def attempt() -> dict[str, Any]:
+        # Read the project's params, check with no transaction open, then the short write.
+        with db.unit_of_work(write=False) as session:
+            defaults = projects.project_defaults(session, actor, name=new.project_name)
+        checked = gold.check_quality_task(new, defaults)
+        with db.unit_of_work() as session:
+            task = gold.insert_quality_task(session, actor, new, checked, now)
+        return gold.quality_task_to_scale(task, defaults.name)
+
+    return params.retried(attempt)
 
 
 @router.get("/task/{task_id}", summary="Get a task")
@@ -120,8 +165,14 @@ def cancel_task(
 def audit_task(
     task_id: str, actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep
 ) -> dict[str, Any]:
+    audit = service.read_audit(body)
+    if audit.response is not None:
+        # A corrected response is checked with no transaction open (params never change).
+        with db.unit_of_work(write=False) as session:
+            task = service.get_task(session, actor, task_id)
+        audit = service.check_audit_fix(task, audit)
     with db.unit_of_work() as session:
-        return _one(session, service.audit_task(session, actor, task_id, body, clock.now()))
+        return _one(session, service.audit_task(session, actor, task_id, audit, clock.now()))
 
 
 @router.post(
