@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from steelyard.accounts import security, service
 from steelyard.accounts.models import Invitation, Membership, Organization, User
 from steelyard.accounts.schemas import Actor
+from steelyard.db.base import new_id
 from steelyard.errors import NotFound, Unauthorized
 
 INVITATION_TTL = timedelta(days=14)
@@ -36,50 +37,109 @@ def _pending(now: datetime) -> ColumnElement[bool]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """An invitation about to be made: a normalized email and the hash of its new token, made
+    before the transaction (``offer``)."""
+
+    email: str
+    token_hash: str
+
+
+def offer(email: str, *, field: str = "email") -> tuple[Offer, str]:
+    """An ``Offer`` for ``email`` and the token it carries (to hand to the person, once)."""
+    token = security.new_token()
+    return Offer(service.normalize_email(email, field=field), security.token_hash(token)), token
+
+
 def invite(session: Session, org_id: str, email: str, role: str, *, now: datetime) -> str | None:
     """Invite ``email`` to ``org_id`` as ``role``; returns the token to hand to the person (shown
     once), or None when the email is already a member (nothing changes, as in Scale)."""
-    email = service.normalize_email(email)
+    made, token = offer(email)
+    return token if invite_many(session, org_id, [made], role, now=now) else None
+
+
+def invite_many(
+    session: Session, org_id: str, offers: list[Offer], role: str, *, now: datetime
+) -> set[str]:
+    """Invite every offer's email that is not a member yet (members are left as they are);
+    returns the emails invited. A few statements whatever the count: one read of the members
+    and one of the invitations among the emails, one insert, one update."""
     service.check_role(role)
-    member = session.scalar(
-        select(Membership.id)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.org_id == org_id, User.email == email)
-    )
-    if member is not None:
-        return None
-    token = security.new_token()
-    row = session.scalar(
-        select(Invitation).where(Invitation.org_id == org_id, Invitation.email == email)
-    )
-    if row is None:
-        row = Invitation(org_id=org_id, email=email)
-        session.add(row)
-    row.role = role
-    row.token_hash = security.token_hash(token)
-    row.created_at = now
-    row.expires_at = now + INVITATION_TTL
-    row.accepted_at = row.declined_at = None
-    session.flush()
-    return token
-
-
-def pending_for_org(session: Session, org_id: str, *, now: datetime) -> list[Invitation]:
-    return list(
+    emails = [o.email for o in offers]
+    members = set(
         session.scalars(
-            select(Invitation)
-            .where(Invitation.org_id == org_id, _pending(now))
-            .order_by(Invitation.email)
+            select(User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.org_id == org_id, User.email.in_(emails))
         )
     )
+    existing = {
+        email: invitation_id
+        for email, invitation_id in session.execute(
+            select(Invitation.email, Invitation.id).where(
+                Invitation.org_id == org_id, Invitation.email.in_(emails)
+            )
+        )
+    }
+    fresh = {
+        "role": role,
+        "created_at": now,
+        "expires_at": now + INVITATION_TTL,
+        "accepted_at": None,
+        "declined_at": None,
+    }
+    inserts, renewals = [], []
+    for o in offers:
+        if o.email in members:
+            continue
+        if o.email in existing:
+            renewals.append({"_id": existing[o.email], "token_hash": o.token_hash, **fresh})
+        else:
+            row = {"id": new_id(), "org_id": org_id, "email": o.email, "token_hash": o.token_hash}
+            inserts.append({**row, **fresh})
+    if inserts:
+        session.execute(insert(Invitation), inserts)
+    if renewals:
+        session.connection().execute(_RENEW, renewals)
+    return {o.email for o in offers if o.email not in members}
 
 
-def pending_for_email(
-    session: Session, org_id: str, email: str, *, now: datetime
-) -> Invitation | None:
-    return session.scalar(
-        select(Invitation).where(
-            Invitation.org_id == org_id, Invitation.email == email, _pending(now)
+_RENEW = (
+    update(Invitation)
+    .where(Invitation.id == bindparam("_id"))
+    .values(
+        role=bindparam("role"),
+        token_hash=bindparam("token_hash"),
+        created_at=bindparam("created_at"),
+        expires_at=bindparam("expires_at"),
+        accepted_at=bindparam("accepted_at"),
+        declined_at=bindparam("declined_at"),
+    )
+)
+
+
+def pending_for_org(
+    session: Session, org_id: str, *, now: datetime
+) -> list[tuple[str, str, datetime]]:
+    """``(email, role, expires_at)`` of each pending invitation: plain rows, as a team of
+    thousands is listed after every invite."""
+    rows = session.execute(
+        select(Invitation.email, Invitation.role, Invitation.expires_at)
+        .where(Invitation.org_id == org_id, _pending(now))
+        .order_by(Invitation.email)
+    )
+    return [(email, role, expires_at) for email, role, expires_at in rows]
+
+
+def pending_among(
+    session: Session, org_id: str, emails: list[str], *, now: datetime
+) -> list[Invitation]:
+    return list(
+        session.scalars(
+            select(Invitation).where(
+                Invitation.org_id == org_id, Invitation.email.in_(emails), _pending(now)
+            )
         )
     )
 

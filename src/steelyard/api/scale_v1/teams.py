@@ -19,12 +19,13 @@ from steelyard.validation import json_object
 router = credential_router(Credential.API_KEY, tags=["teams"])
 
 
-def _body(body: Any) -> tuple[Any, str]:
+def _body(body: Any, *, invite: bool = False) -> team.TeamChange:
+    """Checked before the transaction (emails normalized and bounded, the role known)."""
     body = json_object(body)
     role = body.get("team_role")
     if not isinstance(role, str):
         raise ValidationError("'team_role' is required.", field="team_role")
-    return body.get("emails"), role
+    return team.read_team_change(body.get("emails"), role, invite=invite)
 
 
 def _live(actor: Actor) -> None:
@@ -46,20 +47,20 @@ def list_teammates(actor: ActorDep, db: DbDep, clock: ClockDep) -> list[dict[str
 @router.post("/teams/invite", summary="Invite teammates (they accept to join)")
 def invite(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> list[dict[str, Any]]:
     _live(actor)
-    emails, role = _body(body)
+    change = _body(body, invite=True)
     with db.unit_of_work() as session:
         return [
             wire.teammate(t)
-            for t in team.invite_teammates(session, actor.org_id, emails, role, now=clock.now())
+            for t in team.invite_teammates(session, actor.org_id, change, now=clock.now())
         ]
 
 
 @router.post("/teams/set_role", summary="Change teammates' (or pending invitations') role")
 def set_role(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> list[dict[str, Any]]:
     _live(actor)
-    emails, role = _body(body)
+    change = _body(body)
     with db.unit_of_work() as session:
         return [
             wire.teammate(t)
-            for t in team.set_teammate_roles(session, actor.org_id, emails, role, now=clock.now())
+            for t in team.set_teammate_roles(session, actor.org_id, change, now=clock.now())
         ]
