@@ -272,7 +272,8 @@ class Authenticator:
         self.ttl, self.size = ttl, size
         self.watcher = auth_epoch.watch(db.engine)
         self._items: dict[str, tuple[float, Actor]] = {}
-        self._seen: Hashable = self.watcher.token()
+        # Not asked yet: the database may not exist or be migrated before the app starts.
+        self._seen: Hashable = object()
         #: Lookups in flight. When an entry expires under load, every request holding that
         #: secret misses at once; they share one lookup instead of each sending a thread.
         self._pending: dict[tuple[str, str], asyncio.Future[Actor]] = {}
