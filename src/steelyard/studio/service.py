@@ -7,26 +7,57 @@ assignable in both environments.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.models import Membership, User
 from steelyard.accounts.schemas import Actor
+from steelyard.db.base import new_id, utcnow
 from steelyard.errors import Duplicate, NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch, Project
 from steelyard.studio.models import BatchGroup, ProjectGroup, ProjectGroupMember, StudioAssignment
+from steelyard.tasks.models import TaskCount
 from steelyard.validation import json_object, require_str
+
+T = TypeVar("T")
 
 #: Every batch Studio lists has this type (the only one Scale's client knows).
 BATCH_TYPE = "Production"
+#: Names per ``IN (...)``: SQLite takes at most 32,766 bound values in a statement.
+_CHUNK = 1000
+#: Names (emails, projects, groups) per call, and batches per priorities call: each call is
+#: one write transaction, and a 10 MiB body could name some 300,000 (40,000 emails took 5 s
+#: even once every step was one statement per thousand).
+MAX_NAMES = 1000
+MAX_BATCHES = 10_000
+#: Teammate-project pairs one ``assignments/add`` may create.
+MAX_PAIRS = 100_000
+
+
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
 
 
 # --- input checks ----------------------------------------------------------------------------
+
+
+def _at_most(values: list[Any], limit: int, field: str) -> None:
+    if len(values) > limit:
+        raise ValidationError(
+            f"{field} may list at most {limit:,} per call, got {len(values):,}; "
+            "send them in several calls.",
+            field=field,
+        )
 
 
 def _strings(value: Any, field: str, *, lower: bool = False) -> list[str]:
@@ -35,6 +66,7 @@ def _strings(value: Any, field: str, *, lower: bool = False) -> list[str]:
         return []
     if not isinstance(value, list):
         raise ValidationError(f"{field} must be a list of strings.", field=field)
+    _at_most(value, MAX_NAMES, field)
     out: list[str] = []
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
@@ -43,16 +75,19 @@ def _strings(value: Any, field: str, *, lower: bool = False) -> list[str]:
     return out
 
 
-def _teammates(session: Session, org_id: str, emails: list[str], field: str) -> list[User]:
+def _teammates(session: Session, org_id: str, emails: list[str], field: str) -> list[Worker]:
     """The users behind ``emails``, each of whom must be a member of the organization."""
     if not emails:
         return []
-    rows = session.scalars(
-        select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.org_id == org_id, User.email.in_(emails))
-    )
-    by_email = {u.email: u for u in rows}
+    by_email = {
+        email: Worker(user_id, email)
+        for chunk in _chunks(list(dict.fromkeys(emails)))
+        for user_id, email in session.execute(
+            select(User.id, User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.org_id == org_id, User.email.in_(chunk))
+        )
+    }
     for i, email in enumerate(emails):
         if email not in by_email:
             raise ValidationError(
@@ -65,14 +100,17 @@ def _teammates(session: Session, org_id: str, emails: list[str], field: str) -> 
 def _projects_named(session: Session, actor: Actor, names: list[str], field: str) -> list[Project]:
     if not names:
         return []
-    rows = session.scalars(
-        select(Project).where(
-            Project.org_id == actor.org_id,
-            Project.is_test == actor.is_test,
-            Project.name.in_(names),
+    by_name = {
+        p.name: p
+        for chunk in _chunks(list(dict.fromkeys(names)))
+        for p in session.scalars(
+            select(Project).where(
+                Project.org_id == actor.org_id,
+                Project.is_test == actor.is_test,
+                Project.name.in_(chunk),
+            )
         )
-    )
-    by_name = {p.name: p for p in rows}
+    }
     for i, name in enumerate(names):
         if name not in by_name:
             raise NotFound(f"{field}.{i}: no project named '{name}'.", field=f"{field}.{i}")
@@ -100,7 +138,7 @@ def list_assignments(session: Session, actor: Actor) -> dict[str, list[str]]:
 
 def _assignment_input(
     session: Session, actor: Actor, body: Any
-) -> tuple[list[User], list[Project]]:
+) -> tuple[list[Worker], list[Project]]:
     doc = json_object(body)
     emails = _strings(doc.get("emails"), "emails", lower=True)
     names = _strings(doc.get("projects"), "projects")
@@ -118,40 +156,40 @@ def add_assignments(session: Session, actor: Actor, body: Any) -> dict[str, list
     users, chosen = _assignment_input(session, actor, body)
     user_ids = list(dict.fromkeys(u.id for u in users))
     project_ids = list(dict.fromkeys(p.id for p in chosen))
-    rows = session.execute(
-        select(StudioAssignment.user_id, StudioAssignment.project_id).where(
-            StudioAssignment.org_id == actor.org_id,
-            StudioAssignment.user_id.in_(user_ids),
-            StudioAssignment.project_id.in_(project_ids),
+    if len(user_ids) * len(project_ids) > MAX_PAIRS:
+        raise ValidationError(
+            f"emails times projects may make at most {MAX_PAIRS:,} assignments per call; "
+            "send them in several calls.",
+            field="emails",
         )
+    now = utcnow()
+    rows = [
+        {"id": new_id(), "org_id": actor.org_id, "user_id": u, "project_id": p, "created_at": now}
+        for u in user_ids
+        for p in project_ids
+    ]
+    # One statement per chunk; a pair already there (or added concurrently) is left as it is.
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(StudioAssignment).on_conflict_do_nothing(
+        index_elements=["org_id", "user_id", "project_id"]
     )
-    existing = {(user_id, project_id) for user_id, project_id in rows}
-    for user_id in user_ids:
-        for project_id in project_ids:
-            if (user_id, project_id) in existing:
-                continue
-            try:  # a concurrent add of the same pair is not an error
-                with session.begin_nested():
-                    session.add(
-                        StudioAssignment(
-                            org_id=actor.org_id, user_id=user_id, project_id=project_id
-                        )
-                    )
-                    session.flush()
-            except IntegrityError:
-                pass
+    for chunk in _chunks(rows):
+        session.execute(statement, list(chunk))
     return list_assignments(session, actor)
 
 
 def remove_assignments(session: Session, actor: Actor, body: Any) -> dict[str, list[str]]:
     users, chosen = _assignment_input(session, actor, body)
-    session.execute(
-        delete(StudioAssignment).where(
-            StudioAssignment.org_id == actor.org_id,
-            StudioAssignment.user_id.in_([u.id for u in users]),
-            StudioAssignment.project_id.in_([p.id for p in chosen]),
-        )
-    )
+    project_ids = list(dict.fromkeys(p.id for p in chosen))
+    for user_chunk in _chunks(list(dict.fromkeys(u.id for u in users))):
+        for project_chunk in _chunks(project_ids):
+            session.execute(
+                delete(StudioAssignment).where(
+                    StudioAssignment.org_id == actor.org_id,
+                    StudioAssignment.user_id.in_(user_chunk),
+                    StudioAssignment.project_id.in_(project_chunk),
+                )
+            )
     return list_assignments(session, actor)
 
 
@@ -174,11 +212,11 @@ class GroupView:
 
 def _group_views(session: Session, groups: list[ProjectGroup]) -> list[GroupView]:
     members: dict[str, list[Worker]] = {g.id: [] for g in groups}
-    if groups:
+    for chunk in _chunks(list(members)):
         rows = session.execute(
             select(ProjectGroupMember.group_id, User.id, User.email)
             .join(User, User.id == ProjectGroupMember.user_id)
-            .where(ProjectGroupMember.group_id.in_(list(members)))
+            .where(ProjectGroupMember.group_id.in_(chunk))
             .order_by(User.email)
         )
         for group_id, user_id, email in rows:
@@ -218,12 +256,17 @@ def create_group(session: Session, actor: Actor, project_name: str, body: Any) -
             session.flush()
     except IntegrityError:
         raise duplicate from None
-    session.add_all(
-        ProjectGroupMember(group_id=group.id, user_id=uid)
-        for uid in dict.fromkeys(u.id for u in users)
-    )
-    session.flush()
+    _add_members(session, group.id, [u.id for u in users])
     return _group_views(session, [group])[0]
+
+
+_ADD_MEMBER = insert(ProjectGroupMember)
+
+
+def _add_members(session: Session, group_id: str, user_ids: list[str]) -> None:
+    rows = [{"group_id": group_id, "user_id": uid} for uid in dict.fromkeys(user_ids)]
+    for chunk in _chunks(rows):
+        session.execute(_ADD_MEMBER, list(chunk))
 
 
 def update_group(
@@ -244,8 +287,8 @@ def update_group(
             f"Project '{project.name}' has no group named '{group_name}'.", field="group"
         )
     adding = _teammates(session, actor.org_id, add, "add_emails")
-    if remove:
-        removing = select(User.id).where(User.email.in_(remove))
+    for chunk in _chunks(list(dict.fromkeys(remove))):
+        removing = select(User.id).where(User.email.in_(chunk))
         session.execute(
             delete(ProjectGroupMember).where(
                 ProjectGroupMember.group_id == group.id, ProjectGroupMember.user_id.in_(removing)
@@ -256,12 +299,7 @@ def update_group(
             select(ProjectGroupMember.user_id).where(ProjectGroupMember.group_id == group.id)
         )
     )
-    session.add_all(
-        ProjectGroupMember(group_id=group.id, user_id=uid)
-        for uid in dict.fromkeys(u.id for u in adding)
-        if uid not in present
-    )
-    session.flush()
+    _add_members(session, group.id, [u.id for u in adding if u.id not in present])
     return _group_views(session, [group])[0]
 
 
@@ -290,43 +328,80 @@ def _studio_batches(actor: Actor) -> Select[Batch]:
     )
 
 
-def _pending(session: Session, actor: Actor) -> list[Batch]:
+@dataclass(frozen=True, slots=True)
+class _BatchRow:
+    """What Studio shows of a batch, read as a plain row: thousands of pending batches are
+    read on every priorities call."""
+
+    id: str
+    name: str
+    project_id: str
+    priority: int | None
+    created_at: datetime
+    org_id: str
+    is_test: bool
+
+
+_ROW_COLUMNS = (
+    Batch.id,
+    Batch.name,
+    Batch.project_id,
+    Batch.priority,
+    Batch.created_at,
+    Batch.org_id,
+    Batch.is_test,
+)
+
+
+def _pending(session: Session, actor: Actor) -> list[_BatchRow]:
     """Studio batches not yet completed, in Studio order: prioritized first, then by creation."""
-    rows = session.scalars(
-        _studio_batches(actor).where(
+    rows = session.execute(
+        _studio_batches(actor)
+        .with_only_columns(*_ROW_COLUMNS)
+        .where(
             Batch.status.notin_(("completed", "canceled")),
             Batch.archived.is_(False),
         )
     )
     return sorted(
-        rows,
+        (_BatchRow(*row) for row in rows),
         key=lambda b: (b.priority is None, b.priority or 0, b.created_at, b.id),
     )
 
 
-def _batch_views(session: Session, batches: list[Batch]) -> list[StudioBatchView]:
+def _batch_views(session: Session, batches: Sequence[Batch | _BatchRow]) -> list[StudioBatchView]:
     ids = [b.id for b in batches]
     groups: dict[str, list[str]] = {i: [] for i in ids}
-    names: dict[str, str] = {}
-    if ids:
+    counts: dict[str, dict[str, int]] = {
+        i: {"pending": 0, "completed": 0, "error": 0, "canceled": 0} for i in ids
+    }
+    # A few statements for any number of batches (one count per batch made 40,000 round trips).
+    for chunk in _chunks(ids):
         rows = session.execute(
             select(BatchGroup.batch_id, ProjectGroup.name)
             .join(ProjectGroup, ProjectGroup.id == BatchGroup.group_id)
-            .where(BatchGroup.batch_id.in_(ids))
+            .where(BatchGroup.batch_id.in_(chunk))
             .order_by(ProjectGroup.name)
         )
         for batch_id, name in rows:
             groups[batch_id].append(name)
-        project_ids = {b.project_id for b in batches}
-        names = {
-            pid: pname
-            for pid, pname in session.execute(
-                select(Project.id, Project.name).where(Project.id.in_(project_ids))
-            )
-        }
+        for batch_id, status, n in session.execute(
+            select(TaskCount.batch_id, TaskCount.status, func.sum(TaskCount.n))
+            .where(*_counts_scope(batches[0]), TaskCount.batch_id.in_(chunk))
+            .group_by(TaskCount.batch_id, TaskCount.status)
+        ):
+            counts[batch_id][status] = int(n or 0)
+    project_ids = list({b.project_id for b in batches})
+    names = {
+        pid: pname
+        for chunk in _chunks(project_ids)
+        for pid, pname in session.execute(
+            select(Project.id, Project.name).where(Project.id.in_(chunk))
+        )
+    }
     views = []
     for b in batches:
-        counts = projects.batch_counts(session, b)
+        count = counts[b.id]
         views.append(
             StudioBatchView(
                 id=b.id,
@@ -335,12 +410,18 @@ def _batch_views(session: Session, batches: list[Batch]) -> list[StudioBatchView
                 project_name=names[b.project_id],
                 priority=b.priority,
                 # canceled tasks will never be worked on, so they are not part of the total
-                total=counts["pending"] + counts["completed"] + counts["error"],
-                completed=counts["completed"],
+                total=count["pending"] + count["completed"] + count["error"],
+                completed=count["completed"],
                 groups=groups[b.id],
             )
         )
     return views
+
+
+def _counts_scope(batch: Batch | _BatchRow) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Task counts of the batches' organization and environment (all of one call's batches
+    share them)."""
+    return TaskCount.org_id == batch.org_id, TaskCount.is_test == batch.is_test
 
 
 def list_batches(session: Session, actor: Actor) -> list[StudioBatchView]:
@@ -360,9 +441,10 @@ def assign_groups(session: Session, actor: Actor, batch_name: str, body: Any) ->
         raise NotFound(f"No Studio batch named '{batch_name}'.", field="batch")
     found = {
         g.name: g
+        for chunk in _chunks(list(dict.fromkeys(names)))
         for g in session.scalars(
             select(ProjectGroup).where(
-                ProjectGroup.project_id == batch.project_id, ProjectGroup.name.in_(names)
+                ProjectGroup.project_id == batch.project_id, ProjectGroup.name.in_(chunk)
             )
         )
     }
@@ -385,8 +467,11 @@ def set_priorities(session: Session, actor: Actor, body: Any) -> list[StudioBatc
     items = json_object(body).get("batches")
     if not isinstance(items, list):
         raise ValidationError("batches must be a list of {name} objects.", field="batches")
+    _at_most(items, MAX_BATCHES, "batches")
     pending = {b.name: b for b in _pending(session, actor)}
-    order: list[Batch] = []
+    # Ranks by batch id, insertion-ordered: a set-like lookup per name (a scan of the list so
+    # far per name was quadratic: 10,000 batches took seconds).
+    rank: dict[str, int] = {}
     for i, item in enumerate(items):
         field = f"batches.{i}.name"
         name = item.get("name") if isinstance(item, dict) else None
@@ -394,14 +479,22 @@ def set_priorities(session: Session, actor: Actor, body: Any) -> list[StudioBatc
             raise ValidationError(f"{field} must be a batch name.", field=field)
         if name not in pending:
             raise NotFound(f"{field}: no pending batch named '{name}'.", field=field)
-        if pending[name] in order:
+        if pending[name].id in rank:
             raise ValidationError(f"{field}: batch '{name}' is listed twice.", field=field)
-        order.append(pending[name])
-    rank = {b.id: i for i, b in enumerate(order, start=1)}
-    for batch in pending.values():
-        batch.priority = rank.get(batch.id)
-    session.flush()
+        rank[pending[name].id] = len(rank) + 1
+    changes = [
+        {"_id": b.id, "priority": rank.get(b.id)}
+        for b in pending.values()
+        if b.priority != rank.get(b.id)
+    ]
+    for chunk in _chunks(changes):
+        session.connection().execute(_SET_PRIORITY, list(chunk))
     return list_batches(session, actor)
+
+
+_SET_PRIORITY = (
+    update(Batch).where(Batch.id == bindparam("_id")).values(priority=bindparam("priority"))
+)
 
 
 def reset_priorities(session: Session, actor: Actor) -> list[StudioBatchView]:
