@@ -11,7 +11,7 @@ whatever means it was made (see ``steelyard.accounts.auth_epoch``): on SQLite it
 
 A later migration that rebuilds one of these tables on SQLite (``batch_alter_table`` copies
 the table and drops the old one, and its triggers with it) must create its triggers again;
-``tests/api/test_auth_epoch.py`` fails if any is missing.
+``tests/accounts/test_auth_epoch_signal.py`` fails if any is missing.
 """
 
 from __future__ import annotations
