@@ -1,4 +1,5 @@
-"""A real ``steelyard serve`` in a child process, for tests of what the CLI passes to uvicorn."""
+"""Servers for tests: an app served from a thread of the test process (``serving_app``), or a
+real ``steelyard serve`` in a child process, for tests of what the CLI passes to uvicorn."""
 
 from __future__ import annotations
 
@@ -7,12 +8,43 @@ import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import uvicorn
 
 from tests.conftest import free_port
+
+
+@contextmanager
+def serving_app(app: Any) -> Iterator[str]:
+    """Serve ``app`` from a thread until the block ends; yields its URL. Client addresses are
+    the TCP peer's (no proxy headers), as rate-limit tests need."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=free_port(),
+            log_level="warning",
+            lifespan="on",
+            proxy_headers=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def _limit_files(count: int) -> Callable[[], None]:

@@ -18,16 +18,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from steelyard.accounts import service as accounts
 from steelyard.accounts import sessions
@@ -38,6 +35,7 @@ from steelyard.config import Settings
 from steelyard.db.engine import Database
 from tests.accounts.plain_sql import plain_sql, user_id_of
 from tests.api.helpers import auth, login, make_worker
+from tests.api.serving import serving_app
 from tests.conftest import LiveServer, Org, free_port
 
 
@@ -230,24 +228,6 @@ def test_a_removed_member_is_refused_by_every_process_on_the_next_request(
 # --- session expiry -------------------------------------------------------------------------
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def test_a_cached_session_ends_at_its_expiry_exactly(
     settings: Settings, db: Database, org: Org
 ) -> None:
@@ -255,7 +235,7 @@ def test_a_cached_session_ends_at_its_expiry_exactly(
     lifetime."""
     clock = FrozenClock(_now())
     app = create_app(settings, clock=clock, run_jobs=False, migrate=False)
-    with serving(app) as url, httpx.Client(base_url=url) as http:
+    with serving_app(app) as url, httpx.Client(base_url=url) as http:
         headers = login(http, make_worker(db, org.org_id))
         clock.advance((sessions.SESSION_TTL - timedelta(seconds=1)).total_seconds())
         assert http.post("/api/work/next", headers=headers).status_code == 204

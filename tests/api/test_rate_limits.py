@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import random
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from steelyard.api.app import create_app
 from steelyard.api.ratelimit import (
@@ -35,8 +33,8 @@ from steelyard.db.engine import Database
 from steelyard.ratelimit.shared import SharedLimiter
 from steelyard.ratelimit.window import Check
 from tests.api.helpers import auth, make_worker, scale_error
-from tests.api.serving import steelyard_serve
-from tests.conftest import Org, free_port
+from tests.api.serving import serving_app, steelyard_serve
+from tests.conftest import Org
 
 
 def _strict(settings: Settings, **limits: Any) -> Settings:
@@ -62,32 +60,6 @@ def serving(settings: Settings) -> Iterator[str]:
     """An app of its own on the suite's database, served until the block ends; yields its URL."""
     with serving_app(_app(settings)) as url:
         yield url
-
-
-@contextmanager
-def serving_app(app: Any) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=free_port(),
-            log_level="warning",
-            lifespan="on",
-            proxy_headers=False,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _limiter(app: Any) -> SharedLimiter:

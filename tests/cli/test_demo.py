@@ -4,21 +4,18 @@ that the README's worker example labels out of the box."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from steelyard.api.app import create_app
 from steelyard.cli.demo import base_url
 from steelyard.cli.main import app
 from steelyard.config import load_settings
-from tests.conftest import free_port
+from tests.api.serving import serving_app
 
 
 @pytest.fixture
@@ -72,22 +69,8 @@ def test_the_worker_password_is_generated_once_and_kept_private(env: Path) -> No
 
 @pytest.fixture
 def served(env: Path) -> Iterator[str]:
-    application = create_app(load_settings(), run_jobs=False)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving_app(create_app(load_settings(), run_jobs=False)) as url:
+        yield url
 
 
 def test_the_demo_worker_labels_the_demo_project(env: Path, served: str) -> None:
