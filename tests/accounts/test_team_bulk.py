@@ -5,34 +5,19 @@ transaction. The number of emails per call is bounded."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import Select, event, select
+from sqlalchemy import Select, select
 
 from steelyard.accounts import invitations, team
 from steelyard.accounts.models import Invitation, Membership
 from steelyard.db.engine import Database
 from tests.api.helpers import auth, make_worker, scale_error
 from tests.conftest import Org
+from tests.db.statements import statements
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-@contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def _emails(n: int) -> list[str]:

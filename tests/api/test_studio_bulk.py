@@ -5,13 +5,11 @@ write transaction)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from steelyard.accounts import service as accounts
 from steelyard.accounts.models import Membership, User
@@ -25,22 +23,9 @@ from steelyard.studio import service as studio
 from steelyard.studio.models import StudioAssignment
 from tests.api.helpers import auth, scale_error
 from tests.conftest import Org
+from tests.db.statements import statements
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-@contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def _studio(db: Database, batches: int, members: int = 0, project_count: int = 1) -> Actor:
