@@ -66,9 +66,11 @@ postgres-check: $(DEV_STAMP)
 	  || { echo "$$out" | tail -n 3 >&2; echo "STEELYARD_TEST_POSTGRES_URL is set but PostgreSQL is unreachable" >&2; exit 1; }; \
 	fi
 
+# lint-imports: the layers of docs/DESIGN.md §2 ([tool.importlinter] in pyproject.toml).
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy

@@ -119,3 +119,23 @@ def json_object(body: Any, *, empty: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object.", field="body")
     return body
+
+
+def require_metadata(value: Any) -> dict[str, Any]:
+    """A v2 ``metadata`` field (task or batch): a JSON object."""
+    if not isinstance(value, dict):
+        raise ValidationError("'metadata' must be a JSON object.", field="metadata")
+    return value
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``: nested objects merge key by key, anything else replaces (v2's
+    metadata merge, for tasks and batches alike)."""
+    merged = dict(base)
+    for key, value in update.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged

@@ -35,9 +35,9 @@ from steelyard.callbacks.transport import refused_at_connect
 from steelyard.callbacks.urls import TargetPolicy, check_url, is_email
 from steelyard.errors import ValidationError
 from steelyard.jobs.context import JobContext
-from steelyard.projects import service as projects
 from steelyard.projects.models import Batch, Project
 from steelyard.tasks.models import Task
+from steelyard.tasks.repository import batch_counts
 from steelyard.tasks.serialize import task_to_scale
 from steelyard.timefmt import iso
 
@@ -188,7 +188,7 @@ def batch_payload(session: Session, batch: Batch) -> dict[str, Any]:
         "callback": batch.callback or "",
         "calibration_batch": batch.calibration_batch,
         "self_label_batch": batch.self_label_batch,
-        **projects.batch_counts(session, batch),
+        **batch_counts(session, batch),
     }
 
 

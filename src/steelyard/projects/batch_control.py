@@ -1,8 +1,9 @@
-"""Batch lookups by id or name, offset-paged listing, and pause / resume / cancel (v2 API).
+"""Batch lookups by id or name, offset-paged listing, pause and metadata (v2 API).
 
 Internal batch statuses: ``staging``, ``in_progress``, ``completed``, ``paused``, ``canceled``.
-Workers must not receive the tasks of a paused batch; cancelling a batch cancels its pending
-tasks in one statement through the tasks service (status counters kept in step).
+Workers must not receive the tasks of a paused batch. Resume and cancel touch the batch's tasks
+(a resumed batch may be complete; a canceled one cancels its pending tasks), so they are
+``workflow.batches``'.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from steelyard.accounts.schemas import Actor
 from steelyard.errors import InvalidState, NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch, Project
-from steelyard.tasks import service as tasks
-from steelyard.tasks.metadata import deep_merge, require_metadata
+from steelyard.validation import deep_merge, require_metadata
 
 STATUSES = ("staging", "in_progress", "completed", "paused", "canceled")
 
@@ -143,31 +143,6 @@ def pause(session: Session, actor: Actor, batch: Batch, now: datetime) -> Batch:
     batch.updated_at = now
     session.flush()
     return batch
-
-
-def resume(session: Session, actor: Actor, batch: Batch, now: datetime) -> Batch:
-    if batch.status != "paused":
-        raise InvalidState(
-            f"Batch '{batch.name}' is {batch.status}; only a paused batch can be resumed.",
-            field="batch_id",
-        )
-    batch.status = "in_progress"
-    batch.updated_at = now
-    session.flush()
-    tasks.maybe_complete_batch(session, batch, now)  # its tasks may have finished meanwhile
-    return batch
-
-
-def cancel(session: Session, actor: Actor, batch: Batch, now: datetime) -> tuple[Batch, int]:
-    """Cancel the batch and its pending tasks; returns the batch and how many were canceled."""
-    if batch.status in ("completed", "canceled"):
-        raise InvalidState(
-            f"Batch '{batch.name}' is {batch.status}; it cannot be canceled.", field="batch_id"
-        )
-    batch.status = "canceled"
-    batch.updated_at = now
-    session.flush()
-    return batch, tasks.cancel_pending_in_batch(session, batch, now)
 
 
 def set_metadata(

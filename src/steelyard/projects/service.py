@@ -1,4 +1,8 @@
-"""Projects (versioned params) and batches (staging → in_progress → completed)."""
+"""Projects (versioned params) and batches (staging → in_progress → completed).
+
+A batch's changes that depend on its tasks (finalize, resume, cancel, completion) are in
+``workflow.batches``: this package knows nothing of tasks.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,6 @@ from steelyard.projects.params import (
     read_new_project,
     version_column,
 )
-from steelyard.tasks.models import TaskCount
 from steelyard.validation import (
     optional_bool,
     optional_dict,
@@ -413,42 +416,6 @@ def _project_names(session: Session, ids: set[str]) -> dict[str, str]:
         return {}
     rows = session.execute(select(Project.id, Project.name).where(Project.id.in_(ids)))
     return {r[0]: r[1] for r in rows}
-
-
-def finalize_batch(session: Session, actor: Actor, name: str, now: datetime) -> Batch:
-    """staging → in_progress; idempotent otherwise.
-
-    Finalizing an in-progress batch is a no-op, as Scale's own tests expect. So is finalizing a
-    completed one: with a test key every task completes as it is created, so the batch is
-    already complete by the time the customer's script finalizes it (§11 scenario 2), and
-    "no more tasks are coming" is true of a finished batch anyway.
-    """
-    batch = get_batch(session, actor, name, for_update=True)
-    if batch.status == "staging":
-        batch.status = "in_progress"
-        batch.updated_at = now
-        session.flush()
-    from steelyard.tasks.service import maybe_complete_batch
-
-    maybe_complete_batch(session, batch, now)
-    return batch
-
-
-def batch_counts(session: Session, batch: Batch) -> dict[str, int]:
-    rows = session.execute(
-        select(TaskCount.status, func.sum(TaskCount.n))
-        .where(
-            TaskCount.org_id == batch.org_id,
-            TaskCount.is_test == batch.is_test,
-            TaskCount.project_id == batch.project_id,
-            TaskCount.batch_id == batch.id,
-        )
-        .group_by(TaskCount.status)
-    )
-    counts = {"pending": 0, "completed": 0, "error": 0, "canceled": 0}
-    for status, n in rows:
-        counts[status] = int(n or 0)
-    return counts
 
 
 def set_batch_metadata(

@@ -201,7 +201,8 @@ def insert_task(
     session: Session, actor: Actor, new: NewTask, checked: CheckedTask, now: datetime
 ) -> NamedTask:
     """Store a checked task. ``ParamsChanged`` (nothing written) when its project is not the
-    one, at the params version, that ``checked`` was checked against."""
+    one, at the params version, that ``checked`` was checked against. A test task completes
+    here; whether its batch does is ``workflow.batches.insert_task``'s to say."""
     project, batch = _resolve_scope(session, actor, new)
     expected = checked.project
     if (project is None) != (expected is None) or (
@@ -264,7 +265,7 @@ def insert_task(
         make_transient_to_detached(task)
         session.add(task)
         service.count_task(session, task, +1)
-        service.complete_task(session, task, checked.synthetic, now, confidence=1.0)
+        service.set_completed(session, task, checked.synthetic, now, confidence=1.0)
         session.flush()
     else:
         # Nothing else in this transaction touches a new live task: a plain record of what was

@@ -8,27 +8,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
-from steelyard.errors import ValidationError
 from steelyard.tasks import service
 from steelyard.tasks.models import Task
-
-
-def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``update`` over ``base``: nested objects merge key by key, anything else replaces."""
-    merged = dict(base)
-    for key, value in update.items():
-        current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def require_metadata(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValidationError("'metadata' must be a JSON object.", field="metadata")
-    return value
+from steelyard.validation import deep_merge, require_metadata
 
 
 def update_task_metadata(

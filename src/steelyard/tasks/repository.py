@@ -236,3 +236,21 @@ def names_for(
         rows = session.execute(select(Batch.id, Batch.name).where(Batch.id.in_(batch_ids)))
         batches.update({r[0]: r[1] for r in rows})
     return projects, batches
+
+
+def batch_counts(session: Session, batch: Batch) -> dict[str, int]:
+    """How many of a batch's tasks are in each status, from the ``task_counts`` rows."""
+    rows = session.execute(
+        select(TaskCount.status, func.sum(TaskCount.n))
+        .where(
+            TaskCount.org_id == batch.org_id,
+            TaskCount.is_test == batch.is_test,
+            TaskCount.project_id == batch.project_id,
+            TaskCount.batch_id == batch.id,
+        )
+        .group_by(TaskCount.status)
+    )
+    counts = {"pending": 0, "completed": 0, "error": 0, "canceled": 0}
+    for status, n in rows:
+        counts[status] = int(n or 0)
+    return counts

@@ -2,7 +2,8 @@
 tags.
 
 Every change a customer can see that ends a task's work (completed, error, audit) enqueues its
-callback job in the same transaction.
+callback job in the same transaction. Whether that also completes the task's batch is decided
+in ``workflow.batches``, which wraps the changes that can.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from steelyard.accounts.schemas import Actor
 from steelyard.db.dialect import increment_count
 from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
 from steelyard.jobs import outbox
-from steelyard.projects import service as projects
 from steelyard.projects.models import Batch
 from steelyard.tasks.models import Task, TaskRow, TaskTag
 from steelyard.tasks.repository import readable
@@ -99,7 +99,7 @@ def get_task(session: Session, actor: Actor, task_id: str, *, for_update: bool =
     return task
 
 
-def complete_task(
+def set_completed(
     session: Session,
     task: Task,
     response: dict[str, Any],
@@ -107,6 +107,9 @@ def complete_task(
     *,
     confidence: float | None = None,
 ) -> None:
+    """Complete a pending task and queue its callback. Its batch is not looked at: callers go
+    through ``workflow.batches.complete_task``, which completes the batch too when this was
+    its last pending task."""
     if task.status != "pending":
         raise InvalidState(f"Task {task.task_id} is {task.status}, not pending.", field="task_id")
     _set_status(session, task, "completed", now)
@@ -115,7 +118,6 @@ def complete_task(
     task.completed_at = now
     task.lease_expires_at = None
     _enqueue_callback(session, task, "completed", now)
-    _after_terminal(session, task, now)
 
 
 def _enqueue_callback(session: Session, task: Task, event: str, now: datetime) -> None:
@@ -129,44 +131,11 @@ def _enqueue_callback(session: Session, task: Task, event: str, now: datetime) -
         )
 
 
-def _after_terminal(session: Session, task: Task, now: datetime) -> None:
-    if task.batch_id is not None:
-        batch = session.get(Batch, task.batch_id)
-        if batch is not None:
-            maybe_complete_batch(session, batch, now)
-
-
-def maybe_complete_batch(session: Session, batch: Batch, now: datetime) -> None:
-    """An in-progress batch completes when it has tasks and none of them is pending.
-
-    The batch row is locked before counting: two transactions finishing the last two pending
-    tasks would otherwise each see the other's task still pending, and neither would complete
-    the batch (PostgreSQL, read committed). The lock makes the second one count after the
-    first commits.
-    """
-    session.flush()
-    session.refresh(batch, with_for_update=True)
-    if batch.status != "in_progress":
-        return
-    counts = projects.batch_counts(session, batch)
-    if counts["pending"] > 0 or sum(counts.values()) == 0:
-        return
-    batch.status = "completed"
-    batch.completed_at = now
-    batch.updated_at = now
-    if batch.callback:
-        outbox.enqueue(
-            session,
-            outbox.BATCH_CALLBACK,
-            {"batch_id": batch.id},
-            org_id=batch.org_id,
-            now=now,
-        )
-
-
-def cancel_task(
+def set_canceled(
     session: Session, actor: Actor, task_id: str, *, clear_unique_id: bool, now: datetime
 ) -> Task:
+    """Cancel a pending task. Its batch is not looked at: callers go through
+    ``workflow.batches.cancel_task``."""
     task = get_task(session, actor, task_id, for_update=True)
     if task.status != "pending":
         # 400, never 409: the client crashes on a 409 from a body-less task path.
@@ -178,7 +147,6 @@ def cancel_task(
     task.lease_expires_at = None
     if clear_unique_id:
         task.unique_id = None
-    _after_terminal(session, task, now)
     session.flush()
     return task
 

@@ -21,10 +21,10 @@ from steelyard.db.dialect import skip_locked
 from steelyard.errors import Forbidden, InvalidState, NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch
-from steelyard.tasks import service as tasks
 from steelyard.tasks.models import Task
 from steelyard.tasktypes import registry
 from steelyard.validation import under
+from steelyard.workflow import batches
 from steelyard.workflow.models import Assignment, Label
 
 #: How often to retry when the chosen task was taken between choosing and leasing it.
@@ -207,7 +207,7 @@ def submit(
             created_at=now,
         )
     )
-    tasks.complete_task(session, task, response, now, confidence=None)
+    batches.complete_task(session, task, response, now, confidence=None)
     session.flush()
     return assignment, task
 

@@ -15,8 +15,10 @@ from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, SettingsDep, 
 from steelyard.api.scale_v1 import bodies, wire
 from steelyard.callbacks import targets
 from steelyard.projects import service
+from steelyard.tasks.repository import batch_counts
 from steelyard.timefmt import parse, parse_upper
 from steelyard.validation import json_object
+from steelyard.workflow import batches
 
 router = credential_router(Credential.API_KEY, tags=["batches"])
 
@@ -84,7 +86,7 @@ def get_batch(name: str, actor: ActorDep, db: DbDep) -> dict[str, Any]:
 @router.post("/batches/{name}/finalize", summary="Finalize a staging batch (idempotent)")
 def finalize(name: str, actor: ActorDep, db: DbDep, clock: ClockDep) -> dict[str, Any]:
     with db.unit_of_work() as session:
-        batch = service.finalize_batch(session, actor, path_name(name), clock.now())
+        batch = batches.finalize_batch(session, actor, path_name(name), clock.now())
         return wire.batch(batch, service.project_name(session, batch.project_id))
 
 
@@ -92,7 +94,7 @@ def finalize(name: str, actor: ActorDep, db: DbDep, clock: ClockDep) -> dict[str
 def batch_status(name: str, actor: ActorDep, db: DbDep) -> dict[str, Any]:
     with db.unit_of_work(write=False) as session:
         batch = service.get_batch(session, actor, path_name(name))
-        return {"status": batch.status, **service.batch_counts(session, batch)}
+        return {"status": batch.status, **batch_counts(session, batch)}
 
 
 @router.post("/batches/{name}/setMetadata", summary="Replace a batch's metadata")

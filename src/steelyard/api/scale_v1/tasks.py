@@ -36,6 +36,7 @@ from steelyard.tasks import create, gold, repository, service
 from steelyard.tasks.models import Task, TaskRow
 from steelyard.tasks.serialize import task_to_scale
 from steelyard.timefmt import parse, parse_upper
+from steelyard.workflow import batches
 
 router = credential_router(Credential.API_KEY, tags=["tasks"])
 
@@ -94,7 +95,7 @@ async def _create(
     else:
         checked = await run_in_threadpool(check)
     try:
-        return await transactions.write(db, create.insert_task, actor, new, checked, now)
+        return await transactions.write(db, batches.insert_task, actor, new, checked, now)
     except params.ParamsChanged:
         params.DEFAULTS.forget(key)
         raise
@@ -151,7 +152,7 @@ def cancel_task(
     clear_unique_id: bool = Query(False),
 ) -> dict[str, Any]:
     with db.unit_of_work() as session:
-        task = service.cancel_task(
+        task = batches.cancel_task(
             session, actor, task_id, clear_unique_id=clear_unique_id, now=clock.now()
         )
         return _one(session, task)

@@ -27,6 +27,7 @@ from steelyard.projects import batch_control, service
 from steelyard.projects.models import Batch
 from steelyard.tasks import v2wire
 from steelyard.validation import optional_bool
+from steelyard.workflow import batches
 
 router = credential_router(Credential.API_KEY)
 
@@ -119,7 +120,7 @@ def finalize_batch(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -
     batch_id, batch_name = _target(body)
     with db.unit_of_work() as session:
         batch = batch_control.require_batch(session, actor, batch_id, batch_name)
-        return _one(session, service.finalize_batch(session, actor, batch.name, clock.now()))
+        return _one(session, batches.finalize_batch(session, actor, batch.name, clock.now()))
 
 
 @router.post("/batch/pause", summary="Pause an in-progress batch")
@@ -136,7 +137,7 @@ def resume_batch(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> 
     batch_id, batch_name = _target(body)
     with db.unit_of_work() as session:
         batch = batch_control.require_batch(session, actor, batch_id, batch_name, for_update=True)
-        batch = batch_control.resume(session, actor, batch, clock.now())
+        batch = batches.resume_batch(session, actor, batch, clock.now())
         return {"batch": _one(session, batch), "message": f"Batch '{batch.name}' resumed."}
 
 
@@ -145,7 +146,7 @@ def cancel_batch(actor: ActorDep, body: BodyDep, db: DbDep, clock: ClockDep) -> 
     batch_id, batch_name = _target(body)
     with db.unit_of_work() as session:
         batch = batch_control.require_batch(session, actor, batch_id, batch_name, for_update=True)
-        batch, n = batch_control.cancel(session, actor, batch, clock.now())
+        batch, n = batches.cancel_batch(session, actor, batch, clock.now())
         message = f"Batch '{batch.name}' cancelled; {n} pending task(s) canceled."
         return {"batch": _one(session, batch), "message": message}
 
