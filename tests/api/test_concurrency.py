@@ -169,6 +169,9 @@ def _login_then_next(
         r = http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
         assert r.status_code == 200, r.text
         headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    # The race goes on a new connection: on a loaded machine the 50 sign-ins can take longer
+    # than the server keeps an idle connection, and a request sent as it closes is reset.
+    with httpx.Client(base_url=server.url, timeout=60) as http:
         barrier.wait()
         return headers, http.post("/api/work/next", headers=headers)
 
