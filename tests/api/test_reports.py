@@ -13,7 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from steelyard.accounts.schemas import Actor
 from steelyard.db.engine import Database
+from steelyard.workflow import agreement_report
 from steelyard.workflow.models import Assignment
 from tests.api.helpers import auth, login, make_worker
 from tests.conftest import Org
@@ -345,3 +347,23 @@ def test_agreement_is_not_computed_for_other_task_types(shop: Shop) -> None:
     assert body["computed"] is False
     assert "categorical" in body["reason"] and "imageannotation" in body["reason"]
     assert body["questions"] == []
+
+
+def test_agreement_reads_the_newest_tasks_up_to_the_cap(shop: Shop, db: Database) -> None:
+    """Past the cap the newest tasks' labels are kept, whole, and ``truncated`` says so."""
+    project = shop.project("capped")
+    tasks = [shop.task(project) for _ in range(4)]
+    _, worker = shop.worker()
+    answers = ["cat", "dog", "bird", "cat"]
+    assert [shop.label(worker, project, a) for a in answers] == tasks  # oldest first
+    actor = Actor(org_id=shop.org.org_id, is_test=False, kind="api_key", role="admin")
+    with db.unit_of_work(write=False) as session:
+        capped = agreement_report.read_labels(session, actor, project, cap=2)
+        whole = agreement_report.read_labels(session, actor, project, cap=4)
+    assert (capped.labels, capped.truncated) == (2, True)
+    assert capped.questions["category"].values == ["cat", "bird"]  # the two newest tasks
+    assert (whole.labels, whole.truncated) == (4, False)
+    assert sorted(whole.questions["category"].values) == sorted(answers)
+    report = shop.ok("GET", f"/api/projects/{project}/agreement")
+    assert (report["labels"], report["truncated"]) == (4, False)
+    assert report["cap"] == agreement_report.MAX_LABELS
