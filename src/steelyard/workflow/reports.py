@@ -79,7 +79,7 @@ def progress_statement(actor: Actor, project_id: str) -> Any:
             TaskCount.status,
             func.sum(TaskCount.n),
         )
-        .outerjoin(Batch, Batch.id == TaskCount.batch_id)
+        .outerjoin(Batch, (Batch.id == TaskCount.batch_id) & (Batch.org_id == actor.org_id))
         .where(
             TaskCount.org_id == actor.org_id,
             TaskCount.is_test == actor.is_test,
