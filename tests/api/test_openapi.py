@@ -32,6 +32,10 @@ V1_PATHS = {
     "/api/auth/login": {"post"},
     "/api/work/next": {"post"},
     "/api/work/{assignment_id}/submit": {"post"},
+    "/api/projects/{name}/progress": {"get"},
+    "/api/projects/{name}/agreement": {"get"},
+    "/api/projects/{name}/workers": {"get"},
+    "/api/tasks/{task_id}/labels": {"get"},
 }
 
 
@@ -68,3 +72,21 @@ def test_front_page_tells_how_to_connect(http: httpx.Client, server: LiveServer)
     assert f"{server.url}/v1" in r.text
     assert "/docs" in r.text
     assert http.get("/healthz").json() == {"status": "ok"}
+
+
+def test_reports_document_their_answers(http: httpx.Client) -> None:
+    """The report routes describe who may call them and the shape of what they answer."""
+    spec = http.get("/openapi.json").json()
+    for path, schema in {
+        "/api/projects/{name}/progress": "Progress",
+        "/api/projects/{name}/agreement": "ProjectAgreement",
+        "/api/projects/{name}/workers": "WorkerTable",
+    }.items():
+        op = spec["paths"][path]["get"]
+        assert "API key" in op["description"] and "manager" in op["description"], op
+        ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.endswith("/" + schema), ref
+    labels = spec["paths"]["/api/tasks/{task_id}/labels"]["get"]["responses"]["200"]
+    items = labels["content"]["application/json"]["schema"]["items"]["$ref"]
+    label = spec["components"]["schemas"][items.rsplit("/", 1)[1]]
+    assert set(label["properties"]) == {"worker", "response", "submitted_at"}

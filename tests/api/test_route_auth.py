@@ -39,6 +39,12 @@ EXCEPTIONS: dict[tuple[str, str], Credential] = {
     # without one the route takes an API key like the rest of /v1.
     ("GET", "/v1/files/{file_id}"): Credential.SIGNED_LINK,
     ("HEAD", "/v1/files/{file_id}"): Credential.SIGNED_LINK,
+    # Reports read by customers (an API key) and by their operators (a manager's, admin's or
+    # owner's session), never by annotators.
+    ("GET", "/api/projects/{name}/progress"): Credential.OPERATOR,
+    ("GET", "/api/projects/{name}/agreement"): Credential.OPERATOR,
+    ("GET", "/api/projects/{name}/workers"): Credential.OPERATOR,
+    ("GET", "/api/tasks/{task_id}/labels"): Credential.OPERATOR,
 }
 
 PREFIXES: dict[str, Credential] = {
@@ -156,14 +162,19 @@ def test_every_route_refuses_a_request_without_credentials(
             continue
         if method == "HEAD":
             continue
-        scheme = "Bearer" if credential is Credential.SESSION else "Basic"
+        # /api challenges with Bearer (an operator's key works as Bearer too); /v1 and /v2 Basic.
+        scheme = "Bearer" if path.startswith("/api/") else "Basic"
         if not r.headers.get("www-authenticate", "").startswith(scheme):
             wrong.append(f"{method} {path}: WWW-Authenticate {r.headers.get('www-authenticate')}")
         text = _message(r)
-        # Each API names the credential it takes.
-        word = "POST /api/auth/login" if credential is Credential.SESSION else "API key"
-        if word not in text:
-            wrong.append(f"{method} {path}: the message does not say {word!r}: {text}")
+        # Each API names the credential it takes (an operator's route: both).
+        words = {
+            Credential.SESSION: ["POST /api/auth/login"],
+            Credential.OPERATOR: ["API key", "POST /api/auth/login"],
+        }.get(credential, ["API key"])
+        for word in words:
+            if word not in text:
+                wrong.append(f"{method} {path}: the message does not say {word!r}: {text}")
     assert not wrong, "\n".join(wrong)
 
 
@@ -189,6 +200,8 @@ def test_each_api_refuses_the_other_apis_credential(
     wrong kind for the API: the caller should sign in)."""
     wrong = []
     for method, path, credential in _guarded(server.app):
+        if credential is Credential.OPERATOR:
+            continue  # takes both (test_operator_routes_...)
         if credential is Credential.SESSION:
             attempts = {
                 "Basic key": {"auth": auth(org.live_key)},
@@ -202,4 +215,34 @@ def test_each_api_refuses_the_other_apis_credential(
             r = _call(http, method, path, **kwargs)
             if r.status_code != 401 or (method != "HEAD" and word not in _message(r)):
                 wrong.append(f"{method} {path} with {label}: {r.status_code} {r.text[:200]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_operator_routes_take_a_key_or_an_operators_session_never_an_annotators(
+    server: LiveServer, http: httpx.Client, org: Org, db: Database, session_headers: dict[str, str]
+) -> None:
+    """An ``OPERATOR`` route lets an API key (Basic or Bearer) and a manager's session through
+    authentication (the made-up names in the path then answer 404), and refuses an annotator's
+    or a reviewer's session with 403 before it looks at the path."""
+    operator_routes = [
+        (method, path) for method, path, c in _guarded(server.app) if c is Credential.OPERATOR
+    ]
+    assert operator_routes, "no operator route found"
+    reviewer = login(http, make_worker(db, org.org_id, role="reviewer"))
+    manager = login(http, make_worker(db, org.org_id, role="manager"))
+    wrong = []
+    for method, path in operator_routes:
+        let_in = {
+            "Basic key": {"auth": auth(org.live_key)},
+            "Bearer key": {"headers": {"Authorization": f"Bearer {org.test_key}"}},
+            "manager session": {"headers": manager},
+        }
+        for label, kwargs in let_in.items():
+            r = _call(http, method, path, **kwargs)
+            if r.status_code != 404:
+                wrong.append(f"{method} {path} with {label}: {r.status_code} {r.text[:200]}")
+        for label, headers in {"annotator": session_headers, "reviewer": reviewer}.items():
+            r = _call(http, method, path, headers=headers)
+            if r.status_code != 403 or label not in _message(r):
+                wrong.append(f"{method} {path} as {label}: {r.status_code} {r.text[:200]}")
     assert not wrong, "\n".join(wrong)

@@ -53,7 +53,9 @@ class Call:
     query: dict[str, str] = field(default_factory=dict)
     json: Any = None
     ok: int = 200  # A's status
-    env: str = "live"  # which of the organization's keys (or "session": a signed-in worker)
+    #: Which of the organization's keys, or "session" (a signed-in worker), or "operator" (a
+    #: signed-in manager).
+    env: str = "live"
 
 
 class World:
@@ -62,6 +64,8 @@ class World:
     def __init__(self, http: httpx.Client, db: Database, a: Org, b: Org) -> None:
         self.http, self.db, self.a, self.b = http, db, a, b
         self._workers: dict[str, dict[str, str]] = {}
+        self._operators: dict[str, dict[str, str]] = {}
+        self._labeler: dict[str, str] | None = None
 
     def key(self, org: Org, env: str) -> httpx.BasicAuth:
         return auth(org.test_key if env == "test" else org.live_key)
@@ -112,6 +116,30 @@ class World:
         if org.org_id not in self._workers:
             self._workers[org.org_id] = login(self.http, make_worker(self.db, org.org_id))
         return self._workers[org.org_id]
+
+    def operator(self, org: Org) -> dict[str, str]:
+        if org.org_id not in self._operators:
+            email = make_worker(self.db, org.org_id, role="manager")
+            self._operators[org.org_id] = login(self.http, email)
+        return self._operators[org.org_id]
+
+    def labeled_task(self, project: str | None = None) -> str:
+        """A's task with a label, submitted through the work path by a labeler of A's own (the
+        cases above may leave ``worker(a)`` signed in to another organization)."""
+        if self._labeler is None:
+            self._labeler = login(self.http, make_worker(self.db, self.a.org_id))
+        project = project or self.project()
+        self.task(project=project)
+        headers = self._labeler
+        lease = self.http.post("/api/work/next", params={"project": project}, headers=headers)
+        assert lease.status_code == 200, lease.text
+        r = self.http.post(
+            f"/api/work/{lease.json()['assignment_id']}/submit",
+            json={"response": {"annotations": []}},
+            headers=headers,
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["task_id"])
 
     def assignment(self) -> str:
         project = self.project()
@@ -176,6 +204,13 @@ def _v2_batch_action(
     if paused:
         w.as_a("POST", "/v2/batch/pause", json={"batch_id": batch_id})
     return Call(json={"batch_id": batch_id, **extra})
+
+
+def _report(w: World) -> list[Call]:
+    """A project with a labeled task, read with A's live key and by A's manager."""
+    project = w.project()
+    w.labeled_task(project)
+    return [Call(path={"name": project}, env=env) for env in ("live", "operator")]
 
 
 Case = Callable[[World], Call | list[Call]] | str
@@ -273,6 +308,13 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/invitations/{invitation_id}/decline"): lambda w: Call(
         path={"invitation_id": w.invitation()}, env="session", ok=204
     ),
+    # --- reports (an organization's key or its manager's session)
+    ("GET", "/api/projects/{name}/progress"): _report,
+    ("GET", "/api/projects/{name}/agreement"): _report,
+    ("GET", "/api/projects/{name}/workers"): _report,
+    ("GET", "/api/tasks/{task_id}/labels"): lambda w: (
+        lambda task: [Call(path={"task_id": task}, env=env) for env in ("live", "operator")]
+    )(w.labeled_task()),
 }
 
 
@@ -337,9 +379,13 @@ def _request(w: World, org: Org, method: str, path: str, call: Call) -> httpx.Re
     url = path
     for name, value in call.path.items():
         url = url.replace("{" + name + "}", value)
-    credentials: dict[str, Any] = (
-        {"headers": w.worker(org)} if call.env == "session" else {"auth": w.key(org, call.env)}
-    )
+    credentials: dict[str, Any]
+    if call.env == "session":
+        credentials = {"headers": w.worker(org)}
+    elif call.env == "operator":
+        credentials = {"headers": w.operator(org)}
+    else:
+        credentials = {"auth": w.key(org, call.env)}
     return w.http.request(method, url, params=call.query, json=call.json, **credentials)
 
 

@@ -48,6 +48,10 @@ class Credential(StrEnum):
     #: A file download: a valid signed link (``expires`` + ``sig``) for the path's ``file_id``,
     #: else an API key. Browsers fetch the links with no credentials at all.
     SIGNED_LINK = "signed_link"
+    #: Reports for operators and customers: the organization's API key (Basic or Bearer, as on
+    #: ``/v1``) or the session token of a manager, admin or owner. Any other role's session is
+    #: refused (403): an annotator must not read the organization's reports.
+    OPERATOR = "operator"
     #: No credential (sign-in, health, the front page).
     PUBLIC = "public"
 
@@ -60,6 +64,14 @@ KEY_ON_SESSION = (
     "not an API key."
 )
 BAD_LINK = "This file link has expired or its signature is invalid."
+MISSING_OPERATOR = (
+    "Please provide the organization's API key (HTTP Basic with the key as username, or Bearer) "
+    "or an operator's session token (Bearer, from POST /api/auth/login)."
+)
+NOT_OPERATOR = (
+    "This takes the organization's API key or the session of a manager, admin or owner; "
+    "your role is {role}."
+)
 
 #: Where ``authenticate`` leaves what it resolved: ``(credential, actor or None)``.
 _RESOLVED = "steelyard.auth"
@@ -98,12 +110,17 @@ class SignedLinkRoute(AuthRoute):
     credential = Credential.SIGNED_LINK
 
 
+class OperatorRoute(AuthRoute):
+    credential = Credential.OPERATOR
+
+
 class PublicRoute(AuthRoute):
     credential = Credential.PUBLIC
 
 
 _ROUTE_CLASSES: dict[Credential, type[AuthRoute]] = {
-    cls.credential: cls for cls in (ApiKeyRoute, SessionRoute, SignedLinkRoute, PublicRoute)
+    cls.credential: cls
+    for cls in (ApiKeyRoute, SessionRoute, SignedLinkRoute, OperatorRoute, PublicRoute)
 }
 
 
@@ -150,7 +167,8 @@ async def authenticate(request: Request, credential: Credential) -> Actor | None
     """The caller, by ``credential``'s rules; None for a public route or a signed link.
 
     Raises ``Unauthorized`` (401) for a missing, unknown or revoked credential, or one of the
-    wrong kind: an API key is not a session and a session token is not an API key.
+    wrong kind: an API key is not a session and a session token is not an API key; and
+    ``Forbidden`` (403) for the session of a role an ``OPERATOR`` route does not take.
     """
     resolved = request.scope.get(_RESOLVED)
     if resolved is not None and resolved[0] is credential:
@@ -168,6 +186,8 @@ async def _resolve(request: Request, credential: Credential) -> Actor | None:
             return None
         credential = Credential.API_KEY
     given = _credentials(request)
+    if credential is Credential.OPERATOR:
+        return await _operator(request, given)
     if credential is Credential.API_KEY:
         if given is None:
             raise Unauthorized(MISSING_KEY)
@@ -183,6 +203,18 @@ async def _resolve(request: Request, credential: Credential) -> Actor | None:
             raise Unauthorized(KEY_ON_SESSION)
         kind = "user"
     return await authenticator(request).actor(kind, secret)
+
+
+async def _operator(request: Request, given: tuple[str, str] | None) -> Actor:
+    """An API key (Basic, or Bearer with a key's prefix) or an operator's session token."""
+    if given is None:
+        raise Unauthorized(MISSING_OPERATOR)
+    scheme, secret = given
+    kind = "api_key" if scheme == "basic" or _looks_like_key(secret) else "user"
+    actor = await authenticator(request).actor(kind, secret)
+    if not actor.is_customer:
+        raise Forbidden(NOT_OPERATOR.format(role=actor.role))
+    return actor
 
 
 def _credentials(request: Request) -> tuple[str, str] | None:

@@ -1,5 +1,5 @@
-"""Steelyard's native API (``/api``): the labeling path the UI drives, and (from ``auth``)
-sign-in, sessions and invitations."""
+"""Steelyard's native API (``/api``): the labeling path the UI drives, (from ``auth``)
+sign-in, sessions and invitations, and (from ``reports``) reports for operators."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
 from steelyard.api.auth import Credential, actor_of, credential_router
 from steelyard.api.deps import json_body
-from steelyard.api.native import auth
+from steelyard.api.native import auth, reports
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
@@ -30,6 +30,8 @@ router = credential_router(Credential.SESSION, prefix="/api")
 
 # Sign-in, sessions and invitations.
 router.include_router(auth.router)
+# Reports for operators and customers (an API key or an operator's session).
+router.include_router(reports.router)
 
 
 @router.post(

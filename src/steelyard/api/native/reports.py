@@ -1,0 +1,88 @@
+"""Reports for operators and customers (``/api/projects/...``, ``/api/tasks/.../labels``).
+
+Each route takes the organization's API key (Basic or Bearer, as on ``/v1``; a test key sees
+the test environment) or the session token of a manager, admin or owner (``Credential.
+OPERATOR``); an annotator's session is refused with 403. The handlers are plain ``def``
+(FastAPI runs them in the thread pool) around read units of work; the logic is in
+``workflow.reports`` and ``workflow.agreement_report``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from steelyard.api.auth import Credential, credential_router
+from steelyard.api.deps import ActorDep, ClockDep, DbDep, path_name
+from steelyard.timefmt import iso
+from steelyard.workflow import agreement_report, reports
+
+#: Included by ``api.native.router`` (which adds the ``/api`` prefix).
+router = credential_router(Credential.OPERATOR, tags=["reports"])
+
+_WHO = (
+    " Takes the organization's API key (Basic or Bearer) or the session token of a manager, "
+    "admin or owner; an annotator's session gets 403."
+)
+
+
+@router.get(
+    "/projects/{name}/progress",
+    summary="Task counts of a project by status, overall and per batch",
+    description="Counts from the per-scope counters kept with every task change: as fast at "
+    "a million tasks as at ten. Batches that have tasks are listed oldest first; tasks outside "
+    "any batch come last with `batch: null`." + _WHO,
+)
+def progress(name: str, actor: ActorDep, db: DbDep) -> reports.Progress:
+    with db.unit_of_work(write=False) as session:
+        return reports.progress(session, actor, path_name(name))
+
+
+class LabelOut(BaseModel):
+    worker: str = Field(description="The worker's email.")
+    response: dict[str, Any] = Field(description="What the worker submitted.")
+    submitted_at: str = Field(description="ISO-8601 UTC.")
+
+
+@router.get(
+    "/tasks/{task_id}/labels",
+    summary="The labels workers submitted for a task, oldest first",
+    description="Each label names its worker by email (the organization sees its team's "
+    "emails on /v1/teams too)." + _WHO,
+)
+def task_labels(task_id: str, actor: ActorDep, db: DbDep) -> list[LabelOut]:
+    with db.unit_of_work(write=False) as session:
+        labels = reports.task_labels(session, actor, task_id)
+    return [
+        LabelOut(worker=x.worker, response=x.response, submitted_at=iso(x.submitted_at))
+        for x in labels
+    ]
+
+
+@router.get(
+    "/projects/{name}/agreement",
+    summary="Inter-annotator agreement of a project's labels",
+    description="Per question (`category`, `taxonomies.<name>`): percent agreement, "
+    "Krippendorff's alpha (nominal), Fleiss' kappa, and Cohen's kappa when exactly two workers "
+    "answered. Computed for categorical task types; for others `computed` is false and "
+    "`reason` says why. Over the labels of the project's newest tasks, at most "
+    f"{agreement_report.MAX_LABELS:,} (`truncated` says when older ones were left out)." + _WHO,
+)
+def agreement(name: str, actor: ActorDep, db: DbDep) -> agreement_report.ProjectAgreement:
+    with db.unit_of_work(write=False) as session:
+        sample = agreement_report.read_labels(session, actor, path_name(name))
+    # The statistics run with no transaction open.
+    return agreement_report.compute(sample)
+
+
+@router.get(
+    "/projects/{name}/workers",
+    summary="The worker table of a project",
+    description="Per worker (by email): labels submitted, leases taken, leases expired, mean "
+    "active seconds per submitted label. `skipped` and `gold_accuracy` are null until the "
+    "workflow records skips and scores gold; `notes` says so." + _WHO,
+)
+def workers(name: str, actor: ActorDep, db: DbDep, clock: ClockDep) -> reports.WorkerTable:
+    with db.unit_of_work(write=False) as session:
+        return reports.worker_table(session, actor, path_name(name), clock.now())

@@ -1,0 +1,242 @@
+"""Reports for operators and customers: a project's progress, a task's labels, the worker table.
+
+Every query is scoped to the caller's organization and environment (``Actor.is_test``: a test
+key sees the test environment's projects and tasks, a live key or an operator's session the
+live ones). Read-only: the edge runs these in a read unit of work.
+
+A worker is named by email: the organization already sees its team's emails (``/v1/teams``),
+and an email is what Studio assignments and invitations take, so an operator can act on a row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from steelyard.accounts.models import User
+from steelyard.accounts.schemas import Actor
+from steelyard.errors import NotFound
+from steelyard.projects import service as projects
+from steelyard.projects.models import Batch
+from steelyard.tasks.models import TASK_STATUSES, Task, TaskCount
+from steelyard.workflow.models import Assignment, Label
+
+#: Gold scoring (issue 8, item 5) does not exist yet; the column is there, empty, saying so.
+GOLD_NOTE = "accuracy on gold is not computed yet: gold scoring is not part of the workflow yet"
+SKIP_NOTE = "skipping a task is not recorded yet: skipped is null"
+
+
+def project_ref(session: Session, actor: Actor, name: str) -> projects.ProjectRef:
+    """The project named ``name`` in the caller's scope; 404 naming ``name`` (the path's)."""
+    try:
+        return projects.project_ref(session, actor, name=name)
+    except NotFound as exc:
+        raise NotFound(exc.message, field="name") from None
+
+
+# --- progress -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    #: None for the project's tasks outside any batch.
+    batch: str | None
+    #: The batch's own status (staging, in_progress, completed, paused, canceled).
+    batch_status: str | None
+    counts: dict[str, int]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    project: str
+    counts: dict[str, int]
+    total: int
+    #: Batches that have tasks, oldest first, then the tasks outside any batch.
+    batches: list[BatchProgress]
+
+
+def progress_statement(actor: Actor, project_id: str) -> Any:
+    """Task counts by (batch, status) of one project, from ``task_counts``.
+
+    Those rows are kept in the same transaction as every task create and status change (the
+    Scale list's ``total`` relies on them), one per (project, batch, type, status): the query
+    reads a few rows per batch through the table's primary key (org, env, project, ...), never
+    the project's tasks, so it costs the same at 10 or 10⁶ tasks
+    (``tests/tasks/test_report_plans.py`` pins the plan).
+    """
+    return (
+        select(
+            TaskCount.batch_id,
+            Batch.name,
+            Batch.status,
+            Batch.created_at,
+            TaskCount.status,
+            func.sum(TaskCount.n),
+        )
+        .outerjoin(Batch, (Batch.id == TaskCount.batch_id) & (Batch.org_id == actor.org_id))
+        .where(
+            TaskCount.org_id == actor.org_id,
+            TaskCount.is_test == actor.is_test,
+            TaskCount.project_id == project_id,
+        )
+        .group_by(TaskCount.batch_id, Batch.name, Batch.status, Batch.created_at, TaskCount.status)
+    )
+
+
+def _zeros() -> dict[str, int]:
+    return dict.fromkeys(TASK_STATUSES, 0)
+
+
+def progress(session: Session, actor: Actor, name: str) -> Progress:
+    project = project_ref(session, actor, name)
+    overall = _zeros()
+    per_batch: dict[str, dict[str, int]] = defaultdict(_zeros)
+    about: dict[str, tuple[str | None, str | None, datetime | None]] = {}
+    for batch_id, batch_name, batch_status, created, status, n in session.execute(
+        progress_statement(actor, project.id)
+    ):
+        n = int(n or 0)
+        overall[status] = overall.get(status, 0) + n
+        per_batch[batch_id][status] = per_batch[batch_id].get(status, 0) + n
+        about[batch_id] = (batch_name, batch_status, created)
+
+    def order(batch_id: str) -> tuple[int, str, str]:
+        # Batches by age (then name), the tasks outside any batch ("") last.
+        name, _, created = about[batch_id]
+        return (0 if batch_id else 1, created.isoformat() if created else "", name or batch_id)
+
+    batches = [
+        BatchProgress(
+            # A batch row gone from under its counters is shown by id rather than dropped.
+            batch=(about[batch_id][0] or batch_id) if batch_id else None,
+            batch_status=about[batch_id][1] if batch_id else None,
+            counts=counts,
+            total=sum(counts.values()),
+        )
+        for batch_id, counts in sorted(per_batch.items(), key=lambda item: order(item[0]))
+        if batch_id or sum(counts.values()) > 0
+    ]
+    return Progress(project.name, overall, sum(overall.values()), batches)
+
+
+# --- a task's labels ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LabelView:
+    #: The worker's email.
+    worker: str
+    response: dict[str, Any]
+    submitted_at: datetime
+
+
+def task_labels(session: Session, actor: Actor, task_id: str) -> list[LabelView]:
+    """The labels submitted for a task, oldest first; 404 naming ``task_id`` for a task outside
+    the caller's organization or environment."""
+    seq = session.scalar(
+        select(Task.seq).where(
+            Task.task_id == task_id, Task.org_id == actor.org_id, Task.is_test == actor.is_test
+        )
+    )
+    if seq is None:
+        raise NotFound(f"No task with id '{task_id}'.", field="task_id")
+    rows = session.execute(
+        select(User.email, Label.response, Label.created_at)
+        .join(User, User.id == Label.user_id)
+        .where(Label.task_seq == seq, Label.org_id == actor.org_id)
+        .order_by(Label.created_at, Label.id)
+    )
+    return [LabelView(email, response, at) for email, response, at in rows]
+
+
+# --- the worker table -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    #: The worker's email.
+    worker: str
+    #: Labels submitted on this project's tasks.
+    labels: int
+    #: Leases taken on this project's tasks (submitted, expired, still open...).
+    assignments: int
+    #: Leases that ran out before a submit (reclaimed, or past their expiry and not yet).
+    expired: int
+    #: Tasks the worker skipped: null until skipping is recorded (see ``notes``).
+    skipped: int | None
+    #: Mean seconds from lease to submit over the worker's submitted labels.
+    mean_active_seconds: float | None
+    #: Accuracy on evaluation (gold) tasks: null until gold scoring exists (see ``notes``).
+    gold_accuracy: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTable:
+    project: str
+    #: Most labels first, then by email.
+    workers: list[WorkerRow]
+    notes: list[str] = field(default_factory=list)
+
+
+def workers_statement(actor: Actor, project_id: str, now: datetime) -> Any:
+    """Per worker and lease state: leases, labels, summed and counted active seconds.
+
+    A lease that is still ``active`` past its expiry is counted as expired: it is reclaimed only
+    when someone next takes the task.
+    """
+    lapsed = and_(Assignment.status == "active", Assignment.expires_at <= now)
+    state = case((lapsed, "expired"), else_=Assignment.status)
+    return (
+        select(
+            User.email,
+            state,
+            func.count(Assignment.id),
+            func.count(Label.id),
+            func.sum(Assignment.active_seconds),
+            func.count(Assignment.active_seconds),
+        )
+        .join(Task, Task.seq == Assignment.task_seq)
+        .join(User, User.id == Assignment.user_id)
+        .outerjoin(Label, Label.assignment_id == Assignment.id)
+        .where(
+            Assignment.org_id == actor.org_id,
+            Task.org_id == actor.org_id,
+            Task.is_test == actor.is_test,
+            Task.project_id == project_id,
+        )
+        .group_by(User.email, state)
+    )
+
+
+def worker_table(session: Session, actor: Actor, name: str, now: datetime) -> WorkerTable:
+    project = project_ref(session, actor, name)
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
+    for email, state, leases, labels, seconds, timed in session.execute(
+        workers_statement(actor, project.id, now)
+    ):
+        row = totals[email]
+        row[0] += leases
+        row[1] += labels
+        row[2] += leases if state == "expired" else 0
+        row[3] += float(seconds or 0.0)
+        row[4] += timed
+    rows = [
+        WorkerRow(
+            worker=email,
+            labels=int(labels),
+            assignments=int(leases),
+            expired=int(expired),
+            skipped=None,
+            mean_active_seconds=seconds / timed if timed else None,
+            gold_accuracy=None,
+        )
+        for email, (leases, labels, expired, seconds, timed) in totals.items()
+    ]
+    rows.sort(key=lambda r: (-r.labels, r.worker))
+    return WorkerTable(project.name, rows, [SKIP_NOTE, GOLD_NOTE])
