@@ -307,7 +307,7 @@ def decide(
     >>> model = WorkerModel.one_coin(["x", "y"], [0.5, 0.5], {}, default_skill=0.9)
     >>> raw = decide([("a", "x"), ("b", "x")], worker_model=model)
     >>> cal = decide([("a", "x"), ("b", "x")], worker_model=model,
-    ...              calibrator=Calibrator(prior_mean=(0.5, 0.5, 0.0), moderate=False))
+    ...              calibrator=Calibrator(prior_mean=(0.5, 0.5, 0.0), credibility=None))
     >>> (raw.done, round(raw.confidence, 3)), (cal.done, round(cal.confidence, 3))
     ((True, 0.988), (False, 0.9))
     """

@@ -13,8 +13,12 @@ The map. With ``r`` the top-label posterior,
 
     P(correct | r) = sigmoid(a * log(r) - b * log(1 - r) + c),        a, b >= 0,
 
-beta calibration (Kull et al. 2017), fitted on gold tasks: each time a gold task's posterior is
-computed (after each of its labels), the pair (r, top label == gold) is a training point.
+beta calibration (Kull et al. 2017), fitted on gold tasks. A stopping rule promises something
+about the tasks it stops, so the training pairs are built the same way (``stopping_pairs``):
+for each threshold ``t`` a gold task reaches, the pair (``t``, was the answer right at the
+first label where the posterior reached ``t``). Plain per-prefix pairs (r after each label,
+right or not) estimate P(right | r) instead, which need not equal P(right | stopped on reaching
+r): the tasks that reach a threshold late, after disagreement, tend to be the hard ones.
 ``a = b = 1, c = 0`` is the identity, so an already calibrated input is left (nearly)
 unchanged; ``a = b < 1`` is temperature scaling of the top-label log-odds (Guo et al. 2017);
 ``b`` near 0 is a *plateau* at ``sigmoid(c)``: whatever the posterior, accuracy tops out
@@ -37,11 +41,13 @@ Why this and not the alternatives:
 A promise with little gold. The three parameters get a Gaussian prior (``prior_mean``,
 ``prior_sd``) and the fit is the posterior mode (MAP): with no gold the calibrator is the prior
 map, with plenty the data rule. ``Calibrator.pooled`` makes the prior empirical-Bayes from maps
-fitted elsewhere (other projects; in the benchmark, the *other* datasets only). With
-``moderate=True`` (the default) the sigmoid is averaged over the Laplace posterior of the
-parameters (MacKay 1992's moderated output, probit approximation), so high targets become
-reachable only once enough gold supports them; the moderated map is replaced by its running
-maximum so that it stays monotone.
+fitted elsewhere (other projects; in the benchmark, the *other* datasets only). ``apply``
+returns a *lower credible bound* (``credibility``, default 0.9) on P(correct | r) under the
+Laplace posterior of the parameters, not the point map (``point``): a new project that happens
+to be worse than the ones its prior came from is exactly the case a promise must survive, and
+with a handful of gold tasks only the bound protects it. As gold accumulates the posterior
+narrows and the bound closes on the point map. The bound is replaced by its running maximum
+over r so that it stays monotone (valid because accuracy does not fall as r rises).
 
 References: J. Platt, Probabilistic outputs for support vector machines, 1999; B. Zadrozny and
 C. Elkan, KDD 2002; A. Niculescu-Mizil and R. Caruana, Predicting good probabilities with
@@ -58,10 +64,12 @@ Example:
     >>> truth = 1 / (1 + np.exp(-0.5 * np.log(raw / (1 - raw))))  # right this often
     >>> correct = rng.random(4000) < truth
     >>> cal = Calibrator().fit(raw, correct)
-    >>> [round(float(cal.apply(r)), 2) for r in (0.9, 0.99)]  # truth: 0.75, 0.91
+    >>> [round(float(cal.point(r)), 2) for r in (0.9, 0.99)]  # truth: 0.75, 0.91
     [0.75, 0.91]
+    >>> [round(float(cal.apply(r)), 2) for r in (0.9, 0.99)]  # the promise: a lower bound
+    [0.74, 0.89]
     >>> expected_calibration_error(raw, correct) > 0.1 > expected_calibration_error(
-    ...     cal.apply(raw), correct)
+    ...     cal.point(raw), correct)
     True
 """
 
@@ -73,12 +81,11 @@ from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
-from scipy.special import expit, log_expit
+from scipy.special import expit, log_expit, ndtri
 
 from steelyard.quality._data import FloatArray
 
-__all__ = ["Calibrator", "expected_calibration_error", "reliability"]
+__all__ = ["Calibrator", "expected_calibration_error", "reliability", "stopping_pairs"]
 
 # Posteriors are floored in adaptive.py, but the calibrator accepts any probability: clip so
 # that the logs stay finite (1 - 1e-12 is logit ~27.6, far past every useful target).
@@ -105,7 +112,7 @@ class Calibrator:
 
     prior_mean: Triple = IDENTITY
     prior_sd: Triple = (0.5, 0.5, 1.0)
-    moderate: bool = True
+    credibility: float | None = 0.9
     params: Triple = field(default=(np.nan, np.nan, np.nan))
     # Laplace covariance of ``params`` (row-major 3x3); the prior's when unfitted.
     covariance: tuple[float, ...] = ()
@@ -116,6 +123,8 @@ class Calibrator:
             raise ValueError("prior_mean and prior_sd need three values (a, b, c)")
         if min(self.prior_sd) <= 0:
             raise ValueError("prior_sd must be positive")
+        if self.credibility is not None and not 0.5 <= self.credibility < 1.0:
+            raise ValueError("credibility must be in [0.5, 1) or None")
         if min(self.prior_mean[:2]) < 0:
             raise ValueError("prior_mean a and b must be >= 0 (the map must increase)")
         if np.isnan(self.params[0]):
@@ -126,11 +135,15 @@ class Calibrator:
     @classmethod
     def identity(cls) -> Calibrator:
         """A calibrator that returns its input (a = b = 1, c = 0, no uncertainty)."""
-        return cls(prior_sd=(1e-9, 1e-9, 1e-9), moderate=False)
+        return cls(prior_sd=(1e-9, 1e-9, 1e-9), credibility=None)
 
     @classmethod
     def pooled(
-        cls, fits: Sequence[Calibrator], *, moderate: bool = True, min_sd: float = 0.05
+        cls,
+        fits: Sequence[Calibrator],
+        *,
+        credibility: float | None = 0.9,
+        min_sd: float = 0.05,
     ) -> Calibrator:
         """Empirical-Bayes prior from maps fitted elsewhere (other projects or datasets).
 
@@ -147,7 +160,7 @@ class Calibrator:
         return cls(
             prior_mean=(float(mean[0]), float(mean[1]), float(mean[2])),
             prior_sd=(float(sd[0]), float(sd[1]), float(sd[2])),
-            moderate=moderate,
+            credibility=credibility,
         )
 
     def fit(
@@ -172,23 +185,38 @@ class Calibrator:
         mean = np.asarray(self.prior_mean, dtype=np.float64)
         precision = 1.0 / np.square(np.asarray(self.prior_sd, dtype=np.float64))
 
-        def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+        def objective(theta: FloatArray) -> float:
             eta = x @ theta
             # -log lik of Bernoulli(sigmoid(eta)), stable for large |eta|.
             nll = -float(np.sum(w * (y * log_expit(eta) + (1 - y) * log_expit(-eta))))
             d = theta - mean
-            grad = x.T @ (w * (expit(eta) - y)) + precision * d
-            return nll + 0.5 * float(np.sum(precision * d * d)), grad
+            return nll + 0.5 * float(np.sum(precision * d * d))
 
-        # Convex (logistic loss + Gaussian prior); a, b >= 0 keep the map increasing.
-        res = minimize(
-            objective,
-            mean.copy(),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(0.0, None), (0.0, None), (None, None)],
-        )
-        theta = np.asarray(res.x, dtype=np.float64)
+        # Convex (logistic loss + Gaussian prior) in three parameters: projected Newton with
+        # a, b >= 0 (the map must increase) and a backtracking line search.
+        lower = np.array([0.0, 0.0, -np.inf])
+        theta = mean.copy()
+        value = objective(theta)
+        for _ in range(100):
+            p = expit(x @ theta)
+            grad = x.T @ (w * (p - y)) + precision * (theta - mean)
+            hess = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(precision)
+            free = ~((theta <= lower) & (grad > 0))  # at a bound and pushed against it
+            step = np.zeros(3)
+            step[free] = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
+            t = 1.0
+            while True:
+                cand = np.maximum(theta - t * step, lower)
+                cand_value = objective(cand)
+                if cand_value <= value or t < 1e-10:
+                    break
+                t *= 0.5
+            if cand_value > value:
+                break  # no descent left at machine precision
+            done = value - cand_value < 1e-12 * max(1.0, abs(value))
+            theta, value = cand, cand_value
+            if done:
+                break
         p = expit(x @ theta)
         hessian = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(precision)
         return replace(
@@ -201,21 +229,29 @@ class Calibrator:
     def _curve(self, p: npt.ArrayLike) -> FloatArray:
         x = _features(p)
         eta = x @ np.asarray(self.params, dtype=np.float64)
-        if self.moderate:
+        if self.credibility is not None:
             cov = np.asarray(self.covariance, dtype=np.float64).reshape(3, 3)
             var = np.einsum("...i,ij,...j->...", x, cov, x)
-            eta = eta / np.sqrt(1.0 + np.pi / 8.0 * np.maximum(var, 0.0))
+            eta = eta - ndtri(self.credibility) * np.sqrt(np.maximum(var, 0.0))
         return np.asarray(expit(eta), dtype=np.float64)
 
     @cached_property
     def _monotone_grid(self) -> FloatArray:
-        # The moderated map can turn down where the parameters are least known (very high r);
-        # its running maximum over a fine logit grid is the smallest increasing map above it.
+        # The bound can turn down where the parameters are least known (very high r). Accuracy
+        # itself does not fall as r rises, so the bound at a lower r still holds there: the
+        # running maximum over a fine logit grid is a valid bound and increasing.
         return np.maximum.accumulate(self._curve(expit(_GRID)))
 
+    def point(self, p: npt.ArrayLike) -> FloatArray:
+        """The fitted map itself (posterior mode), without the credibility margin."""
+        return replace(self, credibility=None).apply(p)
+
     def apply(self, p: npt.ArrayLike) -> FloatArray:
-        """Calibrated confidence for each raw confidence in ``p`` (same shape)."""
-        if not self.moderate:
+        """Calibrated confidence for each raw confidence in ``p`` (same shape).
+
+        With ``credibility`` set, the lower credible bound on P(correct); else the fitted map.
+        """
+        if self.credibility is None:
             return self._curve(p)
         r = np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
         z = np.log(r) - np.log1p(-r)
@@ -230,6 +266,56 @@ class Calibrator:
             mid = 0.5 * (lo + hi)
             lo, hi = (mid, hi) if float(self.apply(mid)) < target else (lo, mid)
         return hi
+
+
+# Thresholds at which stopping is simulated on gold: logit 0 .. 14 (r = 0.5 .. 0.999999).
+STOP_GRID = expit(np.arange(0.0, 14.01, 0.25))
+
+
+def stopping_pairs(
+    confidences: npt.ArrayLike,
+    correct: npt.ArrayLike,
+    tasks: npt.ArrayLike,
+    *,
+    grid: npt.ArrayLike = STOP_GRID,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Training pairs for *stopping* calibration from gold tasks' label-by-label posteriors.
+
+    ``confidences[i]``/``correct[i]`` are the top-label posterior after a prefix of task
+    ``tasks[i]`` and whether its answer was right; rows of a task in label order. For every
+    threshold ``t`` in ``grid`` and every task whose confidence reaches ``t``, one pair (``t``,
+    right at the *first* prefix reaching ``t``). A calibrator fitted on these estimates
+    P(right | the task stopped on reaching t), which is the promise a stopping rule makes;
+    fitted on all prefixes it would estimate P(right | r), which differs because tasks that
+    reach a threshold late (after disagreement) are the hard ones (optional stopping).
+    A task's pairs weigh one in all: they share one truth and one label sequence, so the task,
+    not the pair, is the independent observation (weighing each pair fully made four lucky
+    gold tasks look like forty and collapsed the bound on zheng_duck).
+    """
+    r = np.asarray(confidences, dtype=np.float64).ravel()
+    y = np.asarray(correct, dtype=bool).ravel()
+    t = np.asarray(tasks).ravel()
+    g = np.asarray(grid, dtype=np.float64).ravel()
+    if not (len(r) == len(y) == len(t)):
+        raise ValueError("confidences, correct and tasks must have the same length")
+    if len(r) == 0:
+        return np.empty(0), np.empty(0), np.empty(0)
+    new = np.r_[True, t[1:] != t[:-1]]
+    group = np.cumsum(new) - 1
+    start = np.flatnonzero(new)
+    # Running maximum within each task: the first prefix reaching t is where it passes t.
+    offset = group * 2.0  # confidences are in [0, 1]: shifting by task keeps tasks apart
+    running = np.maximum.accumulate(r + offset)
+    # For each (task, threshold): first row with running >= threshold, if any.
+    hit = running[:, None] >= g[None, :] + offset[:, None]  # (rows, grid)
+    first_hit = np.where(hit, np.arange(len(r))[:, None], len(r))
+    first = np.minimum.reduceat(first_hit, start, axis=0)  # (tasks, grid)
+    reached = first < len(r)
+    task_of, grid_of = np.nonzero(reached)
+    rows = first[task_of, grid_of]
+    per_task = np.bincount(task_of, minlength=len(start)).astype(np.float64)
+    weight = 1.0 / per_task[task_of]
+    return g[grid_of], y[rows].astype(np.float64), weight
 
 
 def reliability(

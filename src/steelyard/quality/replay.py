@@ -12,9 +12,11 @@ core's estimators. The protocol (everything an operator could know at each point
   refresh would. Chunk 0 is a burn-in (``burn_k`` labels per task, fixed) and is not scored.
 * **Gold.** A share ``gold_rate`` of the tasks that have a known answer are evaluation tasks:
   they are labelled up to ``max_labels`` (their labels count as gold overhead, not as live cost),
-  and, once their chunk is done, every prefix's top-label posterior *as computed at the time*
-  and whether it was right become calibration pairs (weights summing to one per task). The
-  calibrator for chunk ``j`` is fitted on the pairs of chunks ``1 .. j-1``.
+  and, once their chunk is done, their top-label posteriors after each label *as computed at
+  the time* (burn-in gold: by a model fitted without it) become calibration pairs:
+  ``calibration.stopping_pairs`` by default, or every prefix (``pairs="prefix"``, each task's
+  pairs weighing ``pairs_per_task`` in all, default one per pair). The calibrator for chunk
+  ``j`` is the prior refitted on the pairs of chunks ``0 .. j-1``.
 * **Scoring** is on live (non-gold) tasks of chunks ``>= 1`` that have a known answer.
 
 Example:
@@ -42,7 +44,7 @@ from scipy.special import logsumexp
 from steelyard.quality._data import FloatArray, IntArray, factorize
 from steelyard.quality.adaptive import WorkerModel
 from steelyard.quality.bayes_ds import BayesianDawidSkene
-from steelyard.quality.calibration import Calibrator
+from steelyard.quality.calibration import Calibrator, stopping_pairs
 
 __all__ = ["Policy", "ReplayResult", "Stream", "pooled_prior", "replay"]
 
@@ -124,10 +126,11 @@ class ReplayResult:
     n_labels: IntArray  # labels bought per scored task
     correct: npt.NDArray[np.bool_]  # answer at the stop == gold
     raw: FloatArray  # top-label posterior at the stop
-    calibrated: FloatArray  # calibrated confidence at the stop
+    calibrated: FloatArray  # calibrated confidence (the promised bound) at the stop
+    point: FloatArray  # the calibrator's point map at the stop
     reached: npt.NDArray[np.bool_]  # adaptive: stopped because it reached the target
     prefix_raw: FloatArray  # every prefix (1..max_labels) of the scored tasks
-    prefix_calibrated: FloatArray
+    prefix_calibrated: FloatArray  # point map
     prefix_correct: npt.NDArray[np.bool_]
     gold_raw: FloatArray  # calibration pairs collected from gold tasks
     gold_correct: npt.NDArray[np.bool_]
@@ -193,9 +196,12 @@ def _pairs(
     tasks: IntArray,
     gold_row: npt.NDArray[np.bool_],
     pairs_per_task: float | None,
+    kind: Literal["stopping", "prefix"],
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Calibration pairs of the gold rows, weighted (see ``replay``)."""
     g = np.flatnonzero(gold_row)
+    if kind == "stopping":
+        return stopping_pairs(raw[g], correct[g], tasks[g])
     _, inverse, counts = np.unique(tasks[g], return_inverse=True, return_counts=True)
     n = counts[inverse].astype(np.float64)
     m = n if pairs_per_task is None else np.minimum(pairs_per_task, n)
@@ -212,6 +218,7 @@ def replay(
     gold_rate: float = 0.1,
     burn_k: int = 5,
     pairs_per_task: float | None = None,
+    pairs: Literal["stopping", "prefix"] = "stopping",
     seed: int = 0,
 ) -> ReplayResult:
     """Run ``policy`` over ``stream`` (see the module docstring); ``prior`` = unfitted map."""
@@ -225,7 +232,7 @@ def replay(
     usable = stream.rank < max_labels
     bounds = np.linspace(0, stream.n_tasks, n_chunks + 1).astype(np.int64)
     bought: list[IntArray] = []
-    pairs: list[tuple[FloatArray, FloatArray, FloatArray]] = []
+    collected: list[tuple[FloatArray, FloatArray, FloatArray]] = []
     out: dict[str, list[npt.NDArray[Any]]] = {}
     gold_labels = live_tasks = 0
 
@@ -246,7 +253,8 @@ def replay(
             if gold_row.any():  # burn-in gold, judged by a model that never saw it
                 probas = _prefix_probas(stream, rows, _model(stream, live_rows, live_rows[:0]))
                 right = probas.argmax(axis=1) == stream.truth[tasks]
-                pairs.append(_pairs(probas.max(axis=1), right, tasks, gold_row, pairs_per_task))
+                found = _pairs(probas.max(axis=1), right, tasks, gold_row, pairs_per_task, pairs)
+                collected.append(found)
             continue
         seen_gold = np.flatnonzero(is_gold[:lo])
         model = _model(stream, np.concatenate(bought), seen_gold)
@@ -254,10 +262,11 @@ def replay(
         raw = probas.max(axis=1)
         correct = probas.argmax(axis=1) == stream.truth[tasks]
         cal_map = prior
-        if pairs:
-            r, y, w = (np.concatenate(p) for p in zip(*pairs, strict=True))
+        if collected:
+            r, y, w = (np.concatenate(p) for p in zip(*collected, strict=True))
             cal_map = prior.fit(r, y, w)
         cal = cal_map.apply(raw)
+        point = cal_map.point(raw)
         if policy.kind == "fixed":
             stop_row = n_so_far >= policy.value
         else:
@@ -271,7 +280,7 @@ def replay(
         bought_mask = np.arange(len(rows)) <= first[group]
         bought.append(rows[bought_mask])
         gold_labels += int((bought_mask & gold_row).sum())
-        pairs.append(_pairs(raw, correct, tasks, gold_row, pairs_per_task))
+        collected.append(_pairs(raw, correct, tasks, gold_row, pairs_per_task, pairs))
         stop = first
         scored = (~is_gold[tasks[stop]]) & (stream.truth[tasks[stop]] >= 0)
         live_tasks += int((~is_gold[lo:hi]).sum())
@@ -280,20 +289,22 @@ def replay(
         keep("correct", correct[s])
         keep("raw", raw[s])
         keep("cal", cal[s])
+        keep("point", point[s])
         value = cal if policy.calibrated else raw
         adaptive = policy.kind == "adaptive"
         keep("reached", (value[s] >= policy.value) if adaptive else np.zeros(len(s), bool))
         pre = (~gold_row) & (stream.truth[tasks] >= 0)
         keep("prefix_raw", raw[pre])
-        keep("prefix_cal", cal[pre])
+        keep("prefix_cal", point[pre])
         keep("prefix_correct", correct[pre])
     cat = {k: np.concatenate(v) for k, v in out.items()}
-    r, y, w = (np.concatenate(p) for p in zip(*pairs, strict=True))
+    r, y, w = (np.concatenate(p) for p in zip(*collected, strict=True))
     return ReplayResult(
         n_labels=cat["n"].astype(np.int64),
         correct=cat["correct"].astype(bool),
         raw=cat["raw"],
         calibrated=cat["cal"],
+        point=cat["point"],
         reached=cat["reached"].astype(bool),
         prefix_raw=cat["prefix_raw"],
         prefix_calibrated=cat["prefix_cal"],
@@ -306,17 +317,20 @@ def replay(
 
 
 def pooled_prior(
-    results: Mapping[str, ReplayResult], *, exclude: Sequence[str] = (), moderate: bool = True
+    results: Mapping[str, ReplayResult],
+    *,
+    exclude: Sequence[str] = (),
+    credibility: float | None = 0.9,
 ) -> Calibrator:
     """Leave-one-dataset-out prior: ``Calibrator.pooled`` over maps fitted on other datasets.
 
     Each dataset in ``results`` but ``exclude`` gets its own map from its gold pairs (a vague
     prior around the identity); their mean and spread are the prior for the held-out one.
     """
-    vague = Calibrator(prior_sd=(10.0, 10.0, 10.0), moderate=moderate)
+    vague = Calibrator(prior_sd=(10.0, 10.0, 10.0), credibility=credibility)
     fits = [
         vague.fit(v.gold_raw, v.gold_correct, v.gold_weight)
         for k, v in results.items()
         if k not in exclude
     ]
-    return Calibrator.pooled(fits, moderate=moderate)
+    return Calibrator.pooled(fits, credibility=credibility)
