@@ -128,11 +128,11 @@ def main(argv: list[str] | None = None) -> None:
         f" (stopping on its {args.credibility} lower credible bound) refitted on gold "
         f"{args.pairs} pairs as they accumulate; "
         "its prior is fitted LEAVE-ONE-DATASET-OUT (on the other datasets' gold pairs only), so "
-        "every figure below is on a dataset the calibrator's prior was not fitted on. Not "
-        "tuned per dataset but chosen while looking at these replays: the design (beta map, "
-        "stopping pairs weighing one per gold task, lower credible bound; see "
-        "steelyard.quality.calibration), whose only free number, the credibility, was set to "
-        "0.9 a priori and not searched.\n"
+        "every figure below is on a dataset the calibrator's prior was not fitted on. The design "
+        "(beta map, stopping pairs weighing one per gold task, lower credible bound; see "
+        "steelyard.quality.calibration) was settled while looking at these replays, though not "
+        "per dataset; its one free number, the credibility, was set to 0.9 a priori, not "
+        "searched.\n"
     )
     print("### Calibration (ECE, 15 bins; every prefix of the scored tasks, fixed k=3 run)\n")
     print(

@@ -5,7 +5,7 @@ labels. Its assumptions fail in one direction: workers' errors are correlated th
 difficulty (a hard item fools many workers at once, and on some items the crowd is simply
 wrong), and the confusion matrices are point estimates. Both make the posterior too sure:
 replayed on real data (``bench/adaptive_replay.py``), "stop at 0.95" stopped tasks that were
-right 69-94 % of the time. Naive Bayes' over-confidence is classical and is fixed *after* the
+right 69-96 % of the time. Naive Bayes' over-confidence is classical and is fixed *after* the
 model by a monotone map fitted on labelled outcomes (Zadrozny & Elkan 2002; Niculescu-Mizil &
 Caruana 2005).
 
