@@ -11,7 +11,8 @@ sequential probability ratio test; for crowdsourcing see Welinder & Perona, *Onl
 crowdsourcing: rating annotators and obtaining cost-effective labels* (CVPR-W 2010).
 Unseen workers get ``default_confusion`` (the pooled, "average worker" matrix). Confusion cells
 are floored (``floor``) so that no single label can make a class impossible: a worker model is
-an estimate, and a zero would turn one slip into certainty.
+an estimate, and a zero would turn one slip into certainty. The posterior is over-confident on
+real crowds; pass a ``calibration.Calibrator`` fitted on gold to make the target a promise.
 
 Example:
     >>> import numpy as np
@@ -35,6 +36,7 @@ import numpy.typing as npt
 from scipy.special import logsumexp
 
 from steelyard.quality._data import FloatArray, IntArray, encode
+from steelyard.quality.calibration import Calibrator
 from steelyard.quality.workers import expected_confusion_counts, index_of
 
 REASONS = ("confident", "max_labels", "need_more", "below_min")
@@ -216,7 +218,12 @@ class WorkerModel:
 
 @dataclass(frozen=True)
 class Decision:
-    """Verdict for one task. ``reason`` is one of ``REASONS``."""
+    """Verdict for one task. ``reason`` is one of ``REASONS``.
+
+    ``confidence`` is what the stopping rule used: the calibrated probability that ``label``
+    is right when ``decide`` had a calibrator, else ``raw_confidence`` (the model's top
+    posterior). ``posterior`` is always the model's.
+    """
 
     done: bool
     label: Any
@@ -224,6 +231,7 @@ class Decision:
     confidence: float
     reason: str
     n_labels: int
+    raw_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +246,7 @@ class BatchDecision:
     confidence: FloatArray
     done: npt.NDArray[np.bool_]
     reason: npt.NDArray[np.str_]
+    raw_confidence: FloatArray | None = None
 
 
 def log_posteriors(
@@ -287,8 +296,21 @@ def decide(
     min_labels: int = 1,
     max_labels: int = 5,
     target_confidence: float = 0.95,
+    calibrator: Calibrator | None = None,
 ) -> Decision:
-    """Decide one task from its ``(worker, label)`` pairs so far (see the module docstring)."""
+    """Decide one task from its ``(worker, label)`` pairs so far (see the module docstring).
+
+    With a ``calibrator`` (``steelyard.quality.calibration``) the target is compared with the
+    calibrated confidence, which makes it a promise about accuracy rather than a knob:
+
+    >>> from steelyard.quality.calibration import Calibrator
+    >>> model = WorkerModel.one_coin(["x", "y"], [0.5, 0.5], {}, default_skill=0.9)
+    >>> raw = decide([("a", "x"), ("b", "x")], worker_model=model)
+    >>> cal = decide([("a", "x"), ("b", "x")], worker_model=model,
+    ...              calibrator=Calibrator(prior_mean=(0.5, 0.5, 0.0), credibility=None))
+    >>> (raw.done, round(raw.confidence, 3)), (cal.done, round(cal.confidence, 3))
+    ((True, 0.988), (False, 0.9))
+    """
     _check_bounds(min_labels, max_labels, target_confidence)
     pairs = list(labels)
     m = worker_model
@@ -300,16 +322,17 @@ def decide(
     logp = log_posteriors(np.zeros(n, dtype=np.int64), workers, classes, 1, m)[0]
     post = np.exp(logp)
     best = int(np.argmax(post))
-    done, reason = _reasons(
-        np.array([n]), post[best : best + 1], min_labels, max_labels, target_confidence
-    )
+    raw = post[best : best + 1]
+    conf = raw if calibrator is None else calibrator.apply(raw)
+    done, reason = _reasons(np.array([n]), conf, min_labels, max_labels, target_confidence)
     return Decision(
         done=bool(done[0]),
         label=_py(m.classes[best]),
         posterior={_py(c): float(p) for c, p in zip(m.classes, post, strict=True)},
-        confidence=float(post[best]),
+        confidence=float(conf[0]),
         reason=str(reason[0]),
         n_labels=n,
+        raw_confidence=float(raw[0]),
     )
 
 
@@ -320,6 +343,7 @@ def decide_batch(
     min_labels: int = 1,
     max_labels: int = 5,
     target_confidence: float = 0.95,
+    calibrator: Calibrator | None = None,
 ) -> BatchDecision:
     """``decide`` for every task of a long (task, worker, label) table, vectorised.
 
@@ -336,7 +360,8 @@ def decide_batch(
     logp = log_posteriors(coded.tasks, worker_codes, coded.labels, coded.n_tasks, m)
     probas = np.exp(logp)
     best = probas.argmax(axis=1)
-    confidence = probas[np.arange(coded.n_tasks), best]
+    raw = probas[np.arange(coded.n_tasks), best]
+    confidence = raw if calibrator is None else calibrator.apply(raw)
     n = np.bincount(coded.tasks, minlength=coded.n_tasks).astype(np.int64)
     done, reason = _reasons(n, confidence, min_labels, max_labels, target_confidence)
     return BatchDecision(
@@ -348,6 +373,7 @@ def decide_batch(
         confidence=confidence,
         done=done,
         reason=reason,
+        raw_confidence=raw,
     )
 
 
