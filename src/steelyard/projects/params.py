@@ -194,12 +194,7 @@ def read_params_update(project: Project, body: Any, now: datetime) -> ParamsUpda
     body = json_object(body, empty=True)
     sent = {k: v for k, v in body.items() if k not in ("version", "created_at")}
     current = defaults_of(project)
-    base = current.params
-    if any(key in sent for key in workflow_settings.KEYS):
-        # The workflow settings sent replace the previous ones whole (standard_task after
-        # consensus_task drops consensus_attempts rather than contradicting it).
-        base = workflow_settings.task_defaults(base)
-    params = {**base, **sent}
+    params = {**workflow_settings.superseded(current.params, sent), **sent}
     check_defaults(project.type, params)
     entry = {**params, "version": current.version + 1, "created_at": iso(now)}
     return ParamsUpdate(project.id, current.version, [*(project.param_history or []), entry])

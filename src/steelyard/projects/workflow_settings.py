@@ -125,3 +125,15 @@ def task_defaults(params: dict[str, Any]) -> dict[str, Any]:
     if not any(key in params for key in KEYS):
         return params
     return {k: v for k, v in params.items() if k not in KEYS}
+
+
+def superseded(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """``current`` params without the workflow settings that ``sent`` (a ``setParams``) replaces:
+    a pipeline replaces them all (``standard_task`` after ``consensus_task`` drops
+    ``consensus_attempts`` rather than contradicting it); fixed and adaptive redundancy replace
+    each other."""
+    if "pipeline" in sent:
+        return task_defaults(current)
+    drop = {"consensus_attempts": "redundancy", "redundancy": "consensus_attempts"}
+    gone = {drop[key] for key in drop if key in sent}
+    return {k: v for k, v in current.items() if k not in gone} if gone else current

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import InvalidState, ValidationError
@@ -126,20 +127,24 @@ def submit(
     last one it needs. Returns the assignment and, when it completed, the task."""
     leases.check_worker(actor)
     assignment = leases.own_assignment(session, actor, submission.assignment_id)
+    values = {
+        "status": "submitted",
+        "submitted_at": now,
+        "active_seconds": max(0.0, (now - assignment.started_at).total_seconds()),
+    }
     moved = session.execute(
         update(Assignment)
         .where(Assignment.id == assignment.id, Assignment.status == leases.ACTIVE)
-        .values(
-            status="submitted",
-            submitted_at=now,
-            active_seconds=max(0.0, (now - assignment.started_at).total_seconds()),
-        )
+        .values(**values)
         .returning(Assignment.task_seq)
         .execution_options(synchronize_session=False)
     ).first()
-    session.refresh(assignment)
     if moved is None:
+        # Moved on since it was read (reclaimed, released): say what it is now.
+        session.refresh(assignment)
         raise leases.not_active(assignment)
+    for key, value in values.items():
+        set_committed_value(assignment, key, value)
     counted = session.execute(
         update(Task)
         .where(Task.seq == assignment.task_seq, Task.status == "pending")

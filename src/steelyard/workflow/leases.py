@@ -105,7 +105,10 @@ def next_assignment(
     from this worker, else ``None``. A lease held elsewhere is returned even when
     ``project_name`` names another project: a worker holds one lease at a time."""
     user_id = check_worker(actor)
-    project_id = projects.get_project(session, actor, project_name).id if project_name else None
+    # The id only: a project's params (its whole history) are not decoded on the hot path.
+    project_id = None
+    if project_name:
+        project_id = projects.project_ref(session, actor, name=project_name).id
     held = _held(session, actor, user_id)
     if held is not None:
         if held.expires_at > now:
@@ -161,7 +164,16 @@ def next_assignment(
             held = _held(session, actor, user_id)
             task = session.get(Task, held.task_seq) if held is not None else None
             return Lease(held, task) if held is not None and task is not None else None
-        assignment = session.get_one(Assignment, assignment_id)
+        # What was inserted, without reading it back (the answer needs no more).
+        assignment = Assignment(
+            id=assignment_id,
+            org_id=actor.org_id,
+            task_seq=seq,
+            user_id=user_id,
+            status="active",
+            started_at=now,
+            expires_at=expires,
+        )
         return Lease(assignment, taken)
     return None
 
