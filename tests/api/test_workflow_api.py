@@ -273,3 +273,43 @@ def test_one_lease_per_worker_across_projects(
             )
         ).all()
     assert active == [held["assignment_id"]]
+
+
+def test_adaptive_redundancy_asks_for_labels_until_confident(
+    server: LiveServer, http: httpx.Client, db: Database, org: Org, password_hash: str
+) -> None:
+    """min 1, max 3, target 0.9 with three choices: one label (0.8) is not enough; two that
+    agree (0.97) are; two that disagree (0.47) ask for the third, where it stops at max."""
+    c = client(server, org.live_key)
+    project = name("adaptive")
+    redundancy = {"min": 1, "max": 3, "target_confidence": 0.9}
+    created = c.create_project(
+        project,
+        TaskType.Categorization,
+        params={"pipeline": "consensus_task", "redundancy": redundancy},
+    )
+    assert created.params["redundancy"] == redundancy
+    agreed, split = _task(server, org, project), _task(server, org, project)
+    a, b, d = _workers(http, db, org, 3, password_hash)
+
+    def label(worker: Any, task_id: str, category: str) -> str:
+        r = _next(http, worker, project)
+        assert r.status_code == 200 and r.json()["task"]["task_id"] == task_id, r.text
+        return str(_submit(http, worker, r.json()["assignment_id"], category).json()["status"])
+
+    assert label(a, agreed, "cat") == "pending"  # 0.8 < 0.9: one more label opens
+    assert label(b, agreed, "cat") == "completed"
+    first = http.get(f"/v1/task/{agreed}", auth=auth(org.live_key)).json()
+    assert first["confidence"] == pytest.approx(0.64 / 0.66)
+    assert label(a, split, "cat") == "pending"
+    assert label(b, split, "dog") == "pending"
+    assert label(d, split, "bird") == "completed"  # at max: completes however unsure
+    last = http.get(f"/v1/task/{split}", auth=auth(org.live_key)).json()
+    assert last["response"] == {"category": "cat"} and last["confidence"] == pytest.approx(1 / 3)
+    with db.unit_of_work(write=False) as s:
+        needed = s.execute(
+            select(Task.task_id, Task.labels_needed, Task.labels_done).where(
+                Task.task_id.in_([agreed, split])
+            )
+        ).all()
+    assert sorted(needed) == sorted([(agreed, 2, 2), (split, 3, 3)])
