@@ -52,7 +52,6 @@ def _task(server: LiveServer, org: Org, project: str) -> str:
         attachment="a picture",
         attachment_type="text",
         categories=CATEGORIES,
-        callback_url="https://example.com/cb",
     )
     return str(task.id)
 

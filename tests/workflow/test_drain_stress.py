@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from steelyard.accounts import service as accounts
 from steelyard.accounts.schemas import Actor
@@ -34,6 +34,9 @@ from steelyard.workflow import service as workflow
 from steelyard.workflow.models import Assignment, Label
 
 WORKERS = 32
+#: A port nothing listens on: the callback jobs are counted here, and a job runner of the
+#: session's live server that picks one up fails at connect, at once (no DNS, no waiting).
+CALLBACK = "http://127.0.0.1:9/cb"
 K = 3
 LEASE = 60.0
 #: The issue asks for 2,000 tasks; on this shared 2-core machine that takes about 5 minutes on
@@ -90,7 +93,7 @@ def _setup(db: Database, n_tasks: int) -> tuple[Actor, list[Actor]]:
                         "attachment": f"t{i}",
                         "attachment_type": "text",
                         "categories": ["a", "b"],
-                        "callback_url": "https://example.com/cb",
+                        "callback_url": CALLBACK,
                     },
                     clock_now,
                 )
@@ -292,6 +295,9 @@ def test_32_workers_drain_k3_tasks(db: Database, backend: str, seed: int) -> Non
             )
         )
         assert len(callbacks) == n_tasks and set(callbacks.values()) == {1}
+    with db.unit_of_work() as s:
+        # Nobody is listening: the shared live server's runner need not try them.
+        s.execute(delete(Job).where(Job.org_id == org_id))
         active = s.scalar(
             select(func.count())
             .select_from(Assignment)
