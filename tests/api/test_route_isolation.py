@@ -299,6 +299,16 @@ CASES: dict[tuple[str, str], Case] = {
         json={"response": {"annotations": []}},
         env="session",
     ),
+    # A's worker holds one lease at a time: the heartbeat leaves it held, the release ends it.
+    ("POST", "/api/work/{assignment_id}/heartbeat"): lambda w: Call(
+        path={"assignment_id": w.assignment()}, env="session"
+    ),
+    ("POST", "/api/work/{assignment_id}/release"): lambda w: Call(
+        path={"assignment_id": w.assignment()}, env="session"
+    ),
+    ("POST", "/api/work/{assignment_id}/skip"): lambda w: Call(
+        path={"assignment_id": w.assignment()}, env="session"
+    ),
     ("DELETE", "/api/auth/sessions/{session_id}"): lambda w: Call(
         path={"session_id": w.other_session_of_a()}, env="session", ok=204
     ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from types import FrameType
@@ -101,6 +102,9 @@ class JobRunner:
         self._listening = False
         # Per runner: several runners (tests, embedded servers) may share one process.
         self._info_key = f"steelyard_job_enqueued_{id(self)}"
+        #: Expired leases are reclaimed this often (monotonic seconds), so their slots free up.
+        self.reap_seconds = max(1.0, min(30.0, settings.lease_seconds / 4))
+        self._reaped_at = float("-inf")
 
     def register_handler(self, kind: str, handler: Handler) -> None:
         """Run ``kind`` jobs with ``handler`` in this runner (wins over the process registry)."""
@@ -115,6 +119,7 @@ class JobRunner:
 
     def run_once(self, limit: int | None = None) -> int:
         """Claim up to ``limit`` due jobs, run them, and return how many ran."""
+        self.reap_leases()
         claimed = self.claim(limit or self.batch_size)
         if len(claimed) <= 1 or self.concurrency == 1:
             for job in claimed:
@@ -126,6 +131,30 @@ class JobRunner:
                 )
             list(self._executor.map(self._execute, claimed))
         return len(claimed)
+
+    def reap_leases(self, *, force: bool = False) -> int:
+        """Expire the leases that ran out (``workflow.leases.reclaim_expired``), at most once per
+        ``reap_seconds`` unless ``force``; asks in a read transaction first, as ``claim`` does."""
+        from steelyard.workflow import leases
+
+        if not force and time.monotonic() - self._reaped_at < self.reap_seconds:
+            return 0
+        self._reaped_at = time.monotonic()
+        now = self.clock.now()
+        reclaimed = 0
+        try:
+            with self.db.unit_of_work(write=False) as session:
+                if not leases.anything_expired(session, now):
+                    return 0
+            while True:
+                with self.db.unit_of_work() as session:
+                    n = leases.reclaim_expired(session, now)
+                reclaimed += n
+                if n < leases.RECLAIM_BATCH:
+                    return reclaimed
+        except Exception:
+            log.exception("reclaiming expired leases failed; the next round tries again")
+            return reclaimed
 
     def claim(self, limit: int) -> list[ClaimedJob]:
         now = self.clock.now()

@@ -25,7 +25,9 @@ from sqlalchemy import ColumnElement, Integer, cast, func, literal_column
 from sqlalchemy.orm import InstrumentedAttribute
 
 from steelyard.errors import InvalidState, ValidationError
+from steelyard.projects import workflow_settings
 from steelyard.projects.models import Project
+from steelyard.projects.workflow_settings import WorkflowSettings
 from steelyard.tasktypes import registry
 from steelyard.timefmt import iso
 from steelyard.validation import (
@@ -68,6 +70,8 @@ class ProjectDefaults:
     params: dict[str, Any]
     #: Roughly how big the params are (bytes of JSON), to choose where to check them.
     weight: int
+    #: The workflow settings these params hold (redundancy): what a new task records.
+    workflow: WorkflowSettings = workflow_settings.DEFAULT
 
 
 def defaults_of(row: Project | tuple[Any, ...]) -> ProjectDefaults:
@@ -81,7 +85,12 @@ def defaults_of(row: Project | tuple[Any, ...]) -> ProjectDefaults:
     version = int(current.pop("version", 0))
     current.pop("created_at", None)
     weight = len(orjson.dumps(current)) if current else 0
-    return ProjectDefaults(values[0], values[1], values[2], version, current, weight)
+    try:
+        workflow = workflow_settings.read(current)
+    except ValidationError:
+        # Stored before the settings were checked: the project works as a standard one.
+        workflow = workflow_settings.DEFAULT
+    return ProjectDefaults(values[0], values[1], values[2], version, current, weight, workflow)
 
 
 def version_column(dialect: str) -> ColumnElement[int]:
@@ -128,10 +137,14 @@ def check_defaults(type_name: str, params: dict[str, Any]) -> None:
     instruction = params.get("instruction")
     if instruction is not None and not isinstance(instruction, str):
         raise ValidationError("params.instruction must be a string.", field="params.instruction")
+    workflow_settings.read(params)
     spec = registry.get(type_name)
     alias = type_name if type_name in spec.aliases else None
+    defaults = {
+        k: v for k, v in workflow_settings.task_defaults(params).items() if k != "instruction"
+    }
     try:
-        spec.validate_defaults({k: v for k, v in params.items() if k != "instruction"}, alias=alias)
+        spec.validate_defaults(defaults, alias=alias)
     except ValidationError as exc:
         raise under("params", exc) from None
 
@@ -181,7 +194,7 @@ def read_params_update(project: Project, body: Any, now: datetime) -> ParamsUpda
     body = json_object(body, empty=True)
     sent = {k: v for k, v in body.items() if k not in ("version", "created_at")}
     current = defaults_of(project)
-    params = {**current.params, **sent}
+    params = {**workflow_settings.superseded(current.params, sent), **sent}
     check_defaults(project.type, params)
     entry = {**params, "version": current.version + 1, "created_at": iso(now)}
     return ParamsUpdate(project.id, current.version, [*(project.param_history or []), entry])

@@ -31,6 +31,7 @@ from steelyard.callbacks.urls import check_callback_form
 from steelyard.db.base import new_id
 from steelyard.errors import InvalidState, ValidationError
 from steelyard.projects import service as projects
+from steelyard.projects import workflow_settings
 from steelyard.projects.params import ParamsChanged, ProjectDefaults
 from steelyard.tasks import service
 from steelyard.tasks.models import Task, TaskRow, TaskTag
@@ -102,6 +103,8 @@ class CheckedTask:
     instruction: str | None
     #: Test mode: the response the task completes with at once.
     synthetic: dict[str, Any] | None
+    #: How many labels the task needs (its project's workflow settings, as checked against).
+    redundancy: workflow_settings.Redundancy = workflow_settings.SINGLE
 
 
 def read_new_task(type_name: str, body: Any) -> NewTask:
@@ -167,7 +170,9 @@ def check_new_task(
             field="project",
         )
     defaults = project.params if project is not None else {}
-    project_params = {k: v for k, v in defaults.items() if k != "instruction"}
+    project_params = {
+        k: v for k, v in workflow_settings.task_defaults(defaults).items() if k != "instruction"
+    }
     merged = spec.merge_params(project_params, new.own_params, alias=new.alias)
     params = spec.validate_params(merged, alias=new.alias)
     task_id = new_id()
@@ -175,7 +180,8 @@ def check_new_task(
     if is_test:
         synthetic = spec.synthetic_response(params, rng or random.Random(task_id))
     instruction = _join_instructions(new.instruction, defaults.get("instruction"))
-    return CheckedTask(task_id, params, project, instruction, synthetic)
+    redundancy = project.workflow.redundancy if project is not None else workflow_settings.SINGLE
+    return CheckedTask(task_id, params, project, instruction, synthetic, redundancy)
 
 
 def create_task(
@@ -234,6 +240,9 @@ def insert_task(
         "priority": new.priority,
         "created_at": now,
         "updated_at": now,
+        "labels_needed": checked.redundancy.labels,
+        "labels_max": checked.redundancy.max_labels,
+        "target_confidence": checked.redundancy.target_confidence,
         **_unset_at_create(),
     }
     unique_id = new.unique_id
@@ -294,6 +303,8 @@ def _unset_at_create() -> dict[str, Any]:
         "error": None,
         "lease_expires_at": None,
         "completed_at": None,
+        "labels_done": 0,
+        "leases_open": 0,
     }
 
 

@@ -75,12 +75,21 @@ class Task(Base):
     prior_responses: Mapped[list[Any]] = mapped_column(JSONDoc, default=list)
     audits: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    #: The lease on a pending task: who holds it and until when (one label completes a task
-    #: until the workflow engine's redundancy arrives).
+    #: Unused since migration 0007 (a task has as many leases as it needs: ``leases_open``).
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Labels the task needs before it is aggregated: the project's k, or its adaptive minimum,
+    #: raised one at a time up to ``labels_max`` while the aggregate's confidence is below
+    #: ``target_confidence`` (``None``: fixed redundancy). Recorded at create.
+    labels_needed: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    labels_max: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    target_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Compared and set by the assignment path (``workflow.leases``): labels stored, and
+    #: active assignments (expired ones too, until the reaper reclaims them).
+    labels_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    leases_open: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 @dataclass(slots=True)
@@ -118,6 +127,11 @@ class TaskRow:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    labels_needed: int
+    labels_max: int
+    target_confidence: float | None
+    labels_done: int
+    leases_open: int
 
 
 class TaskTag(Base):

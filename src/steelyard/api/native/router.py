@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -20,9 +21,11 @@ from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
 from steelyard.tasks import repository
+from steelyard.tasks.models import Task
 from steelyard.tasks.serialize import task_for_worker
 from steelyard.timefmt import iso
 from steelyard.workflow import service as workflow
+from steelyard.workflow.models import Assignment
 
 #: The labeling path takes a worker's session token; ``auth`` declares its own routes.
 router = credential_router(Credential.SESSION, prefix="/api")
@@ -107,10 +110,85 @@ def _check(
 def _submit(
     session: Session, actor: Actor, checked: workflow.Submission, now: datetime
 ) -> dict[str, Any]:
-    assignment, task = workflow.submit(session, actor, checked, now)
+    assignment, completed = workflow.submit(session, actor, checked, now)
+    task_id = completed.task_id if completed is not None else _task_id(session, assignment)
     return {
         "assignment_id": assignment.id,
-        "task_id": task.task_id,
-        "status": task.status,
+        "task_id": task_id,
+        # "completed" when this label was the last the task needed; else it waits for others.
+        "status": completed.status if completed is not None else "pending",
         "submitted_at": iso(assignment.submitted_at) if assignment.submitted_at else None,
     }
+
+
+def _task_id(session: Session, assignment: Assignment) -> str:
+    return str(session.scalar(select(Task.task_id).where(Task.seq == assignment.task_seq)))
+
+
+def _assignment_view(assignment: Assignment) -> dict[str, Any]:
+    return {
+        "assignment_id": assignment.id,
+        "status": assignment.status,
+        "lease_expires_at": iso(assignment.expires_at),
+    }
+
+
+@router.post(
+    "/work/{assignment_id}/heartbeat",
+    tags=["work"],
+    summary="Extend the lease (to now + the lease length)",
+)
+async def heartbeat(assignment_id: str, request: Request) -> JSONDoc:
+    actor = actor_of(request)
+    state = request.app.state
+    return JSONDoc(
+        await transactions.write(
+            state.db,
+            _heartbeat,
+            actor,
+            assignment_id,
+            state.clock.now(),
+            state.settings.lease_seconds,
+        )
+    )
+
+
+def _heartbeat(
+    session: Session, actor: Actor, assignment_id: str, now: datetime, lease_seconds: int
+) -> dict[str, Any]:
+    return _assignment_view(workflow.heartbeat(session, actor, assignment_id, now, lease_seconds))
+
+
+@router.post(
+    "/work/{assignment_id}/release",
+    tags=["work"],
+    summary="Give the task back (it may be offered to this worker again)",
+)
+async def release(assignment_id: str, request: Request) -> JSONDoc:
+    return await _give_back(request, assignment_id, skip=False)
+
+
+@router.post(
+    "/work/{assignment_id}/skip",
+    tags=["work"],
+    summary="Give the task back and never be offered it again",
+)
+async def skip(assignment_id: str, request: Request) -> JSONDoc:
+    return await _give_back(request, assignment_id, skip=True)
+
+
+async def _give_back(request: Request, assignment_id: str, *, skip: bool) -> JSONDoc:
+    actor = actor_of(request)
+    state = request.app.state
+    return JSONDoc(
+        await transactions.write(
+            state.db, _give_back_in, actor, assignment_id, skip, state.clock.now()
+        )
+    )
+
+
+def _give_back_in(
+    session: Session, actor: Actor, assignment_id: str, skip: bool, now: datetime
+) -> dict[str, Any]:
+    assignment = workflow.give_back(session, actor, assignment_id, skip=skip, now=now)
+    return _assignment_view(assignment)

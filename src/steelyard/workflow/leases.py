@@ -1,0 +1,338 @@
+"""Leases: which worker labels which task, k workers per task at once.
+
+A pending task counts its stored labels (``labels_done``) and its active assignments
+(``leases_open``: live ones, and expired ones until they are reclaimed). A lease is taken by a
+compare-and-set on those counters::
+
+    UPDATE tasks SET leases_open = leases_open + 1
+    WHERE seq = :s AND status = 'pending' AND leases_open + labels_done < labels_needed
+
+so no task ever holds more leases plus labels than it needs, on SQLite (writers serialised) and
+on PostgreSQL (the UPDATE re-checks the row after waiting for its lock; candidates are picked
+with ``SKIP LOCKED`` so concurrent workers rarely collide). Every change of an assignment's
+status is itself a compare-and-set on ``status = 'active'`` that moves the counters in the same
+transaction, so an assignment's slot is given back exactly once: by its submit (as a label), its
+release, its skip, or the reaper once it has expired. An expired assignment keeps its slot until
+then, which is why its holder may still heartbeat or submit it.
+
+A worker holds at most one active assignment (a partial unique index, which the insert targets
+with ``ON CONFLICT DO NOTHING``); asking again returns it. Lock order on PostgreSQL is always
+assignment rows, then task rows (the lease insert locks only its own new row).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    false,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from steelyard.accounts.schemas import Actor
+from steelyard.db.base import new_id
+from steelyard.db.dialect import skip_locked
+from steelyard.errors import Forbidden, InvalidState, NotFound
+from steelyard.projects import service as projects
+from steelyard.projects.models import Batch
+from steelyard.tasks.models import Task
+from steelyard.workflow.models import Assignment
+
+#: How often to retry when the chosen task was taken between choosing and leasing it.
+CANDIDATES = 16
+WORKER_ROLES = ("annotator", "reviewer", "manager", "admin", "owner")
+#: Expired assignments reclaimed per statement (the reaper loops).
+RECLAIM_BATCH = 500
+#: A literal, not a bound parameter: only then can the planners use the partial indexes.
+ACTIVE: ColumnElement[str] = literal_column("'active'")
+
+
+@dataclass(frozen=True)
+class Lease:
+    assignment: Assignment
+    task: Task
+
+
+def check_worker(actor: Actor) -> str:
+    if actor.kind != "user" or actor.user_id is None or actor.role not in WORKER_ROLES:
+        raise Forbidden("Only signed-in workers can take tasks.")
+    return actor.user_id
+
+
+def _held(session: Session, actor: Actor, user_id: str) -> Assignment | None:
+    return session.scalar(
+        select(Assignment).where(
+            Assignment.user_id == user_id,
+            Assignment.status == ACTIVE,
+            Assignment.org_id == actor.org_id,
+        )
+    )
+
+
+_INSERT_LEASE = text(
+    "INSERT INTO assignments (id, org_id, task_seq, user_id, status, started_at, expires_at) "
+    "VALUES (:id, :org_id, :task_seq, :user_id, 'active', :started_at, :expires_at) "
+    "ON CONFLICT (user_id) WHERE status = 'active' DO NOTHING RETURNING id"
+)
+_RELEASE_SLOTS = (
+    update(Task)
+    .where(Task.seq == bindparam("s"))
+    .values(leases_open=Task.leases_open - bindparam("n"))
+)
+
+
+def next_assignment(
+    session: Session,
+    actor: Actor,
+    *,
+    project_name: str | None,
+    now: datetime,
+    lease_seconds: float,
+) -> Lease | None:
+    """The worker's active lease if live, else a new lease on a task that still needs a label
+    from this worker, else ``None``. A lease held elsewhere is returned even when
+    ``project_name`` names another project: a worker holds one lease at a time."""
+    user_id = check_worker(actor)
+    # The id only: a project's params (its whole history) are not decoded on the hot path.
+    project_id = None
+    if project_name:
+        project_id = projects.project_ref(session, actor, name=project_name).id
+    held = _held(session, actor, user_id)
+    if held is not None:
+        if held.expires_at > now:
+            task = session.get(Task, held.task_seq)
+            if task is not None and task.status == "pending":
+                return Lease(held, task)
+        # Expired, or its task ended (canceled): it gives its slot back before another is taken.
+        _end(session, [held.id], "expired" if held.expires_at <= now else "released")
+    stmt = _candidates(session, actor, user_id, project_id)
+    expires = now + timedelta(seconds=lease_seconds)
+    reclaimed = False
+    for _attempt in range(CANDIDATES):
+        seq = session.scalar(stmt)
+        if seq is None:
+            # Slots held by expired leases free up here too, not only when the reaper runs.
+            if not reclaimed and reclaim_expired(session, now, org_id=actor.org_id) > 0:
+                reclaimed = True
+                continue
+            return None
+        taken = session.execute(
+            update(Task)
+            .where(
+                Task.seq == seq,
+                Task.status == "pending",
+                Task.leases_open + Task.labels_done < Task.labels_needed,
+            )
+            .values(leases_open=Task.leases_open + 1)
+            .returning(Task)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        ).scalar_one_or_none()
+        if taken is None:
+            continue
+        assignment_id = new_id()
+        inserted = (
+            session.connection()
+            .execute(
+                _INSERT_LEASE,
+                {
+                    "id": assignment_id,
+                    "org_id": actor.org_id,
+                    "task_seq": seq,
+                    "user_id": user_id,
+                    "started_at": now,
+                    "expires_at": expires,
+                },
+            )
+            .first()
+        )
+        if inserted is None:
+            # The same worker's concurrent request took a lease first: give this slot back and
+            # answer with that one.
+            session.connection().execute(_RELEASE_SLOTS, {"s": seq, "n": 1})
+            held = _held(session, actor, user_id)
+            task = session.get(Task, held.task_seq) if held is not None else None
+            return Lease(held, task) if held is not None and task is not None else None
+        # What was inserted, without reading it back (the answer needs no more).
+        assignment = Assignment(
+            id=assignment_id,
+            org_id=actor.org_id,
+            task_seq=seq,
+            user_id=user_id,
+            status="active",
+            started_at=now,
+            expires_at=expires,
+        )
+        return Lease(assignment, taken)
+    return None
+
+
+def _candidates(session: Session, actor: Actor, user_id: str, project_id: str | None) -> Any:
+    # Tasks of a batch in staging wait for ``finalize`` (Scale: finalizing starts work); a paused
+    # batch's tasks wait for resume. An uncorrelated NOT IN, computed once: a correlated NOT
+    # EXISTS made PostgreSQL sort every pending task before taking one.
+    held_back = select(Batch.id).where(
+        Batch.org_id == actor.org_id,
+        Batch.is_test == false(),
+        Batch.status.in_(("staging", "paused")),
+    )
+    # Probed per candidate through ix_assignments_task_user (task, worker): the worker's own
+    # history can be long, the tasks' short (at most labels_max rows each).
+    mine = exists().where(
+        Assignment.task_seq == Task.seq,
+        Assignment.user_id == user_id,
+        Assignment.status.in_((literal_column("'submitted'"), literal_column("'skipped'"))),
+    )
+    stmt = select(Task.seq).where(
+        Task.org_id == actor.org_id,
+        Task.is_test == false(),  # "= false", not "IS false": only "=" can use the indexes
+        Task.status == "pending",
+        Task.leases_open + Task.labels_done < Task.labels_needed,
+        or_(Task.batch_id.is_(None), Task.batch_id.not_in(held_back)),
+        ~mine,
+    )
+    if project_id is not None:
+        stmt = stmt.where(Task.project_id == project_id)
+    # One candidate at a time: locking several (SKIP LOCKED) while taking only one hid the rest
+    # from concurrent workers, who then found every free task locked and went away empty-handed.
+    return skip_locked(session, stmt.order_by(Task.seq).limit(1))
+
+
+def _end(session: Session, ids: list[str], status: str, **values: Any) -> list[int]:
+    """Move active assignments ``ids`` to ``status`` (compare-and-set on ``active``) and give
+    their slots back; returns the task of each assignment that moved."""
+    if not ids:
+        return []
+    seqs = list(
+        session.execute(
+            update(Assignment)
+            .where(Assignment.id.in_(ids), Assignment.status == ACTIVE)
+            .values(status=status, **values)
+            .returning(Assignment.task_seq)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    counts = Counter(seqs)
+    if counts:
+        # In seq order: two transactions giving back slots lock tasks in the same order.
+        session.connection().execute(
+            _RELEASE_SLOTS, [{"s": s, "n": n} for s, n in sorted(counts.items())]
+        )
+    for assignment in session.identity_map.values():
+        if isinstance(assignment, Assignment) and assignment.id in ids:
+            session.expire(assignment)
+    return seqs
+
+
+def reclaim_expired(
+    session: Session, now: datetime, *, org_id: str | None = None, limit: int = RECLAIM_BATCH
+) -> int:
+    """Expire up to ``limit`` active assignments whose lease ran out and free their slots."""
+    stmt = (
+        select(Assignment.id)
+        .where(Assignment.status == ACTIVE, Assignment.expires_at <= now)
+        .order_by(Assignment.expires_at)
+        .limit(limit)
+    )
+    if org_id is not None:
+        stmt = stmt.where(Assignment.org_id == org_id)
+    ids = list(session.scalars(skip_locked(session, stmt)))
+    return len(_end(session, ids, "expired"))
+
+
+def anything_expired(session: Session, now: datetime) -> bool:
+    """Whether ``reclaim_expired`` would find work (asked in a read transaction first)."""
+    stmt = select(Assignment.id).where(Assignment.status == ACTIVE, Assignment.expires_at <= now)
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def own_assignment(session: Session, actor: Actor, assignment_id: str) -> Assignment:
+    """The caller's assignment ``assignment_id`` (404 for anyone else's)."""
+    assignment = session.scalar(
+        select(Assignment).where(
+            Assignment.id == assignment_id,
+            Assignment.org_id == actor.org_id,
+            Assignment.user_id == (actor.user_id or ""),
+        )
+    )
+    if assignment is None:
+        raise NotFound(f"No assignment with id '{assignment_id}'.", field="assignment_id")
+    return assignment
+
+
+def not_active(assignment: Assignment) -> InvalidState:
+    return InvalidState(f"This assignment is {assignment.status}.", field="assignment_id")
+
+
+def heartbeat(
+    session: Session, actor: Actor, assignment_id: str, now: datetime, lease_seconds: float
+) -> Assignment:
+    """Extend the caller's active lease to ``now + lease_seconds``. A lease that ran out but
+    was not reclaimed still holds its slot, so it can be extended too."""
+    check_worker(actor)
+    expires = now + timedelta(seconds=lease_seconds)
+    row = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.org_id == actor.org_id,
+            Assignment.user_id == (actor.user_id or ""),
+            Assignment.status == ACTIVE,
+        )
+        .values(expires_at=expires)
+        .returning(Assignment.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    assignment = own_assignment(session, actor, assignment_id)
+    session.refresh(assignment)
+    if row is None:
+        raise not_active(assignment)
+    return assignment
+
+
+def give_back(
+    session: Session, actor: Actor, assignment_id: str, *, skip: bool, now: datetime
+) -> Assignment:
+    """Release the caller's active lease, or skip its task (never offered to them again)."""
+    check_worker(actor)
+    assignment = own_assignment(session, actor, assignment_id)
+    moved = _end(
+        session,
+        [assignment.id],
+        "skipped" if skip else "released",
+        submitted_at=None,
+        active_seconds=_elapsed(assignment.started_at, now),
+    )
+    session.refresh(assignment)
+    if not moved:
+        raise not_active(assignment)
+    return assignment
+
+
+def _elapsed(started: datetime, now: datetime) -> float:
+    return max(0.0, (now - started).total_seconds())
+
+
+def live_lease_counts(session: Session, org_id: str, now: datetime) -> dict[int, int]:
+    """Live (unexpired) active assignments per task of an organization: for checks and tests."""
+    rows = session.execute(
+        select(Assignment.task_seq, Assignment.id).where(
+            and_(
+                Assignment.org_id == org_id,
+                Assignment.status == ACTIVE,
+                Assignment.expires_at > now,
+            )
+        )
+    ).all()
+    return dict(Counter(seq for seq, _ in rows))
