@@ -28,7 +28,6 @@ from steelyard.workflow.models import Assignment, Label
 
 #: Gold scoring (issue 8, item 5) does not exist yet; the column is there, empty, saying so.
 GOLD_NOTE = "accuracy on gold is not computed yet: gold scoring is not part of the workflow yet"
-SKIP_NOTE = "skipping a task is not recorded yet: skipped is null"
 
 
 def project_ref(session: Session, actor: Actor, name: str) -> projects.ProjectRef:
@@ -168,8 +167,8 @@ class WorkerRow:
     assignments: int
     #: Leases that ran out before a submit (reclaimed, or past their expiry and not yet).
     expired: int
-    #: Tasks the worker skipped: null until skipping is recorded (see ``notes``).
-    skipped: int | None
+    #: Tasks the worker skipped (``POST /api/work/{id}/skip``); never offered to them again.
+    skipped: int
     #: Mean seconds from lease to submit over the worker's submitted labels.
     mean_active_seconds: float | None
     #: Accuracy on evaluation (gold) tasks: null until gold scoring exists (see ``notes``).
@@ -216,7 +215,7 @@ def workers_statement(actor: Actor, project_id: str, now: datetime) -> Any:
 
 def worker_table(session: Session, actor: Actor, name: str, now: datetime) -> WorkerTable:
     project = project_ref(session, actor, name)
-    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0, 0])
     for email, state, leases, labels, seconds, timed in session.execute(
         workers_statement(actor, project.id, now)
     ):
@@ -226,17 +225,18 @@ def worker_table(session: Session, actor: Actor, name: str, now: datetime) -> Wo
         row[2] += leases if state == "expired" else 0
         row[3] += float(seconds or 0.0)
         row[4] += timed
+        row[5] += leases if state == "skipped" else 0
     rows = [
         WorkerRow(
             worker=email,
             labels=int(labels),
             assignments=int(leases),
             expired=int(expired),
-            skipped=None,
+            skipped=int(skipped),
             mean_active_seconds=seconds / timed if timed else None,
             gold_accuracy=None,
         )
-        for email, (leases, labels, expired, seconds, timed) in totals.items()
+        for email, (leases, labels, expired, seconds, timed, skipped) in totals.items()
     ]
     rows.sort(key=lambda r: (-r.labels, r.worker))
-    return WorkerTable(project.name, rows, [SKIP_NOTE, GOLD_NOTE])
+    return WorkerTable(project.name, rows, [GOLD_NOTE])

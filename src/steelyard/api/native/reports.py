@@ -79,9 +79,9 @@ def agreement(name: str, actor: ActorDep, db: DbDep) -> agreement_report.Project
 @router.get(
     "/projects/{name}/workers",
     summary="The worker table of a project",
-    description="Per worker (by email): labels submitted, leases taken, leases expired, mean "
-    "active seconds per submitted label. `skipped` and `gold_accuracy` are null until the "
-    "workflow records skips and scores gold; `notes` says so." + _WHO,
+    description="Per worker (by email): labels submitted, leases taken, leases expired, tasks "
+    "skipped, mean active seconds per submitted label. `gold_accuracy` is null until the "
+    "workflow scores gold; `notes` says so." + _WHO,
 )
 def workers(name: str, actor: ActorDep, db: DbDep, clock: ClockDep) -> reports.WorkerTable:
     with db.unit_of_work(write=False) as session:
