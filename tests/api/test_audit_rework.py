@@ -55,6 +55,13 @@ def _task(c: ScaleClient, project: str, batch: str) -> str:
     return str(task.id)
 
 
+def _batch(c: ScaleClient, project: str) -> str:
+    batch = name("b")
+    c.create_batch(project, batch)
+    c.finalize_batch(batch)
+    return batch
+
+
 def _label(
     http: httpx.Client, worker: dict[str, str], project: str, category: str
 ) -> dict[str, Any]:
@@ -243,4 +250,28 @@ def test_a_fixed_rejection_and_a_test_task_are_not_reworked(
     got = sandbox.get_task(test_task.id).as_dict()
     assert (got["status"], got["customer_review_status"]) == ("completed", "rejected")
     assert got["prior_responses"] == []
+    _drop_callbacks(db, org)
+
+
+def test_a_second_rejection_needs_yet_other_workers(
+    server: LiveServer, http: httpx.Client, db: Database, org: Org, password_hash: str
+) -> None:
+    c = client(server, org.live_key)
+    project = _project(c, 1)
+    task_id = _task(c, project, _batch(c, project))
+    a, b, third = _workers(http, db, org, 3, password_hash)
+    _label(http, a, project, "cat")
+    c.audit_task(task_id, accepted=False, comments="not a cat")
+    # A task being reworked is pending: it cannot be audited until it completes again.
+    r = http.post(f"/v1/task/{task_id}/audit", json={"accepted": False}, auth=auth(org.live_key))
+    assert r.status_code == 400 and "pending" in r.text
+    _label(http, b, project, "bird")
+    c.audit_task(task_id, accepted=False, comments="not a bird either")
+    assert _nothing_for(http, a, project) and _nothing_for(http, b, project)
+    lease = _label(http, third, project, "dog")
+    assert lease["task"]["rework"] == {"audit_comment": "not a bird either"}
+    done = c.get_task(task_id).as_dict()
+    assert (done["status"], done["response"]) == ("completed", {"category": "dog"})
+    assert done["prior_responses"] == [{"category": "cat"}, {"category": "bird"}]
+    assert _callbacks(db, org, task_id) == {"completed": 3, "audit": 2}
     _drop_callbacks(db, org)
