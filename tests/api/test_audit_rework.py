@@ -275,3 +275,39 @@ def test_a_second_rejection_needs_yet_other_workers(
     assert done["prior_responses"] == [{"category": "cat"}, {"category": "bird"}]
     assert _callbacks(db, org, task_id) == {"completed": 3, "audit": 2}
     _drop_callbacks(db, org)
+
+
+def test_an_adaptive_rework_asks_for_fresh_labels_until_confident(
+    server: LiveServer, http: httpx.Client, db: Database, org: Org, password_hash: str
+) -> None:
+    """min 1, max 3, target 0.9: two agreeing labels complete a task. After a rejection the
+    fresh round starts again at one label (0.8, not enough) and stops at two that agree."""
+    c = client(server, org.live_key)
+    project = name("adaptive")
+    redundancy = {"min": 1, "max": 3, "target_confidence": 0.9}
+    c.create_project(
+        project,
+        TaskType.Categorization,
+        params={"pipeline": "consensus_task", "redundancy": redundancy},
+    )
+    task_id = _task(c, project, _batch(c, project))
+    a, b, d, e = _workers(http, db, org, 4, password_hash)
+    _label(http, a, project, "cat")
+    _label(http, b, project, "cat")
+    assert c.get_task(task_id).status == TaskStatus.Completed.value
+    c.audit_task(task_id, accepted=False, comments="it barks")
+    _label(http, d, project, "dog")
+    assert c.get_task(task_id).status == TaskStatus.Pending.value  # one fresh label: 0.8
+    _label(http, e, project, "dog")
+    done = c.get_task(task_id).as_dict()
+    # Two cats and two dogs would tie; the fresh round alone is as confident as the first was.
+    assert (done["status"], done["response"]) == ("completed", {"category": "dog"})
+    assert done["confidence"] == pytest.approx(0.64 / 0.66)
+    with db.unit_of_work(write=False) as s:
+        counters = s.execute(
+            select(Task.labels_done, Task.labels_needed, Task.labels_max).where(
+                Task.task_id == task_id
+            )
+        ).one()
+    assert tuple(counters) == (4, 4, 5)
+    _drop_callbacks(db, org)
