@@ -72,7 +72,8 @@ def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[s
     Every worker-facing route shows a task through this function only. The customer's own
     fields (``callback_url``, ``unique_id``, ``metadata``, ``tags``, batch, audits, callback
     state, priority...) never reach a worker, and of the params only the keys the task type
-    names in ``worker_params`` do (a customer may keep anything else in the params).
+    names in ``worker_params`` do (a customer may keep anything else in the params). A task
+    sent back by an audit rejection adds ``rework`` with the audit's comment.
     """
     params = task.params or {}
     doc: dict[str, Any] = {
@@ -84,4 +85,18 @@ def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[s
     if project_name is not None:
         # The worker chooses its queue by project name (``/api/work/next?project=``).
         doc["project"] = project_name
+    rework = _rework(task)
+    if rework is not None:
+        doc["rework"] = rework
     return doc
+
+
+def _rework(task: Task | TaskRow) -> dict[str, Any] | None:
+    """A task a customer's audit rejected and sent back (``workflow.rework``): the audit's
+    comment, which is what the next labeler needs; not who audited, nor the rejected answer."""
+    if task.status != "pending" or not task.audits:
+        return None
+    last = task.audits[-1]
+    if last.get("audit_result") != "rejected":
+        return None
+    return {"audit_comment": last.get("comments")}

@@ -108,7 +108,7 @@ def check_submission(target: SubmitTarget, body: Any) -> Submission:
 def _labels(session: Session, task_seq: int) -> list[tuple[str, dict[str, Any]]]:
     rows = session.execute(
         select(Label.user_id, Label.response)
-        .where(Label.task_seq == task_seq)
+        .where(Label.task_seq == task_seq, Label.superseded.is_(False))
         .order_by(Label.created_at, Label.id)
     ).all()
     return [(user, response) for user, response in rows]

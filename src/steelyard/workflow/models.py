@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from steelyard.db.base import Base, JSONDoc, UTCDateTime, new_id, utcnow
@@ -66,3 +66,6 @@ class Label(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     response: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Set when a customer's audit rejected the task this label helped complete
+    #: (``workflow.rework``): kept, but no longer aggregated.
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

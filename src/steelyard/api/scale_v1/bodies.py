@@ -50,8 +50,11 @@ class CreateBatchBody(_Open):
 
 
 class AuditBody(BaseModel):
-    accepted: bool
-    comments: str | None = None
+    accepted: bool = Field(
+        description="false on a live task (without a corrected response) sends it back for "
+        "rework by other workers: pending again, its response moved to prior_responses."
+    )
+    comments: str | None = Field(None, description="Shown to the workers who redo the task.")
     response: dict[str, Any] | None = Field(
         None, description="Steelyard extension: the corrected response (result 'fixed')."
     )

@@ -36,7 +36,7 @@ from steelyard.tasks import create, gold, repository, service
 from steelyard.tasks.models import Task, TaskRow
 from steelyard.tasks.serialize import task_to_scale
 from steelyard.timefmt import parse, parse_upper
-from steelyard.workflow import batches
+from steelyard.workflow import batches, rework
 
 router = credential_router(Credential.API_KEY, tags=["tasks"])
 
@@ -173,7 +173,8 @@ def audit_task(
             task = service.get_task(session, actor, task_id)
         audit = service.check_audit_fix(task, audit)
     with db.unit_of_work() as session:
-        return _one(session, service.audit_task(session, actor, task_id, audit, clock.now()))
+        # A rejection of a live task sends it back for rework (``workflow.rework``).
+        return _one(session, rework.audit_task(session, actor, task_id, audit, clock.now()))
 
 
 @router.post(
