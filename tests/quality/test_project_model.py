@@ -9,7 +9,7 @@ import pytest
 
 from steelyard.quality.adaptive import WorkerModel
 from steelyard.quality.calibration import Calibrator
-from steelyard.quality.project_model import dumps, fit_worker_model, loads
+from steelyard.quality.project_model import calibrate_on_gold, dumps, fit_worker_model, loads
 
 
 def _crowd(n_tasks: int, seed: int = 0) -> tuple[dict[str, list[object]], list[str]]:
@@ -75,3 +75,25 @@ def test_json_round_trip_keeps_model_and_calibrator() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="format"):
         loads({"format": 99})
+
+
+def test_gold_calibrates_an_over_confident_model() -> None:
+    """The model claims every worker is right 99 % of the time; on gold they are right 70 %."""
+    rng = np.random.default_rng(3)
+    classes = ["cat", "dog", "bird"]
+    table: dict[str, list[object]] = {"task": [], "worker": [], "label": []}
+    gold = {}
+    for t in range(80):
+        y = classes[t % 3]
+        gold[t] = y
+        for w in range(3):
+            wrong = [c for c in classes if c != y]
+            table["task"].append(t)
+            table["worker"].append(f"w{w}")
+            table["label"].append(y if rng.random() < 0.7 else wrong[rng.integers(2)])
+    model = WorkerModel.one_coin(classes, [1 / 3] * 3, {}, default_skill=0.99)
+    cal = calibrate_on_gold(model, table, gold)
+    assert cal is not None and cal.n_fit > 0
+    assert float(cal.apply(0.99)) < 0.9  # the promise is far below the model's claim
+    few = {t: gold[t] for t in range(4)}
+    assert calibrate_on_gold(model, table, few) is None  # not enough gold for a promise

@@ -105,7 +105,9 @@ def test_parse_is_cached_per_fit_and_ignores_bad_documents() -> None:
 # --- fitted from stored labels (SQLite and PostgreSQL) ---------------------------------------
 
 
-def _history(db: Database, clock: FrozenClock, n_tasks: int) -> tuple[h.Setup, dict[str, Actor]]:
+def _history(
+    db: Database, clock: FrozenClock, n_tasks: int
+) -> tuple[h.Setup, dict[str, Actor], dict[int, str]]:
     """A k=3 project where two reliable workers and a spammer (always "dog") labeled
     ``n_tasks`` tasks whose truth cycles through the categories."""
     setup = h.project(db, {"pipeline": "consensus_task", "consensus_attempts": 3}, clock.now())
@@ -114,7 +116,7 @@ def _history(db: Database, clock: FrozenClock, n_tasks: int) -> tuple[h.Setup, d
     for _ in range(n_tasks):
         for name, who in crowd.items():
             h.label(db, who, setup, "dog" if name == "spam" else truth.__getitem__, clock.now())
-    return setup, crowd
+    return setup, crowd, truth
 
 
 def _stored(db: Database, setup: h.Setup) -> dict[str, object] | None:
@@ -124,7 +126,7 @@ def _stored(db: Database, setup: h.Setup) -> dict[str, object] | None:
 
 def test_a_fitted_model_decides_a_disagreement_against_the_majority(db: Database) -> None:
     clock = FrozenClock()
-    setup, crowd = _history(db, clock, 12)
+    setup, crowd, _ = _history(db, clock, 12)
     with db.unit_of_work(write=False) as s:
         assert (setup.org_id, setup.project_id) in worker_models.due(s, clock.now())
     assert worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
@@ -166,7 +168,7 @@ def test_refresh_is_due_after_new_labels_or_time(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = FrozenClock()
-    setup, crowd = _history(db, clock, 4)  # 12 labels: above MIN_LABELS
+    setup, crowd, _ = _history(db, clock, 4)  # 12 labels: above MIN_LABELS
     key = (setup.org_id, setup.project_id)
     worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
 
@@ -190,3 +192,16 @@ def test_refresh_is_due_after_new_labels_or_time(
     with db.unit_of_work(write=False) as s:
         settings = s.scalar(select(Project.settings).where(Project.id == setup.project_id))
     assert settings is not None and settings["worker_model"]["n_labels"] == 13
+
+
+def test_gold_gives_the_stored_model_a_calibrator(db: Database) -> None:
+    clock = FrozenClock()
+    setup, _, truth = _history(db, clock, 6)
+    worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
+    plain = worker_models.parse(_stored(db, setup))
+    assert plain is not None and plain.calibrator is None
+    clock.advance(1)
+    worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now(), gold=truth)
+    calibrated = worker_models.parse(_stored(db, setup))
+    assert calibrated is not None and calibrated.calibrator is not None
+    assert calibrated.calibrator.n_fit > 0

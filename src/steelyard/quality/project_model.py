@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from steelyard.quality.adaptive import WorkerModel
-from steelyard.quality.calibration import Calibrator
+from steelyard.quality.calibration import Calibrator, stopping_pairs
 from steelyard.quality.dawid_skene import DawidSkene
 
 #: Bumped when the stored form changes; an unknown version reads as "no model".
 FORMAT = 1
+#: Fewer gold tasks than this: no calibrator (the prior alone is not "gold-derived").
+MIN_GOLD_TASKS = 5
 
 
 def fit_worker_model(
@@ -44,6 +46,50 @@ def fit_worker_model(
         return None
     estimator = DawidSkene(n_iter=n_iter).fit(table)
     return WorkerModel.from_estimator(estimator, labels=table)
+
+
+def calibrate_on_gold(
+    model: WorkerModel,
+    table: Mapping[str, Sequence[Any]],
+    gold: Mapping[Any, Any],
+    *,
+    prior: Calibrator | None = None,
+) -> Calibrator | None:
+    """``prior`` (default: the identity-centred one) fitted on the gold tasks of ``table``
+    (rows of a task in label order), as docs/quality-calibration.md says: each gold task's
+    top-label posterior after each of its labels, and whether that answer was right, turned
+    into stopping pairs. ``None`` with fewer than ``MIN_GOLD_TASKS`` gold tasks labeled.
+
+    The model was fitted on these same labels, so the posteriors are in-sample (a little
+    optimistic); the calibrator's lower bound is what absorbs that."""
+    by_task: dict[Any, list[tuple[Any, Any]]] = {}
+    for task, worker, label in zip(table["task"], table["worker"], table["label"], strict=True):
+        if task in gold:
+            by_task.setdefault(task, []).append((worker, label))
+    classes = model.classes.tolist()
+    log_prior = np.log(model.priors)
+    conf: list[float] = []
+    right: list[bool] = []
+    ids: list[int] = []
+    n_tasks = 0
+    for task, pairs in by_task.items():
+        if gold[task] not in classes or any(label not in classes for _, label in pairs):
+            continue
+        contrib = np.asarray(
+            [np.log(model.confusion(w)[:, classes.index(label)]) for w, label in pairs]
+        )
+        logp = np.cumsum(contrib, axis=0) + log_prior[None]
+        post = np.exp(logp - logp.max(axis=1, keepdims=True))
+        post /= post.sum(axis=1, keepdims=True)
+        best = post.argmax(axis=1)
+        conf.extend(post[np.arange(len(pairs)), best].tolist())
+        right.extend(classes[b] == gold[task] for b in best)
+        ids.extend([n_tasks] * len(pairs))
+        n_tasks += 1
+    if n_tasks < MIN_GOLD_TASKS:
+        return None
+    r, y, w = stopping_pairs(conf, right, ids)
+    return (prior or Calibrator()).fit(r, y, w)
 
 
 def dumps(model: WorkerModel, calibrator: Calibrator | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -213,6 +213,7 @@ def _table(session: Session, org_id: str, project_id: str) -> tuple[dict[str, li
             Task.project_id == project_id,
             Task.type.in_(categorical_types()),
         )
+        .order_by(Label.task_seq, Label.created_at, Label.id)  # a task's labels in order
     ).all()
     table: dict[str, list[Any]] = {"task": [], "worker": [], "label": []}
     for seq, user, response in rows:
@@ -224,14 +225,29 @@ def _table(session: Session, org_id: str, project_id: str) -> tuple[dict[str, li
     return table, len(rows)
 
 
-def fit_project(db: Database, org_id: str, project_id: str, now: datetime) -> bool:
+def fit_project(
+    db: Database,
+    org_id: str,
+    project_id: str,
+    now: datetime,
+    *,
+    gold: Mapping[int, str] | None = None,
+) -> bool:
     """Fit ``project_id``'s model from its labels and store it; ``False`` when there was
-    nothing to fit (the stored count still moves, so the project is not due again at once)."""
+    nothing to fit (the stored count still moves, so the project is not due again at once).
+
+    ``gold``: task seq -> the right category, for the tasks of the project whose answer is
+    known; with enough of them labeled the stored model gets a calibrator
+    (``project_model.calibrate_on_gold``). Gold tasks are not yet served to workers through
+    ``labels`` (evaluation tasks live apart, in ``quality_tasks``), so the job passes none."""
     with db.unit_of_work(write=False) as session:
         table, n_labels = _table(session, org_id, project_id)
     model = project_model.fit_worker_model(table)
+    calibrator = None
+    if model is not None and gold:
+        calibrator = project_model.calibrate_on_gold(model, table, gold)
     with db.unit_of_work() as session:
-        write(session, org_id, project_id, model, n_labels, now)
+        write(session, org_id, project_id, model, n_labels, now, calibrator)
     return model is not None
 
 
