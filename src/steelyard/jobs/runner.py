@@ -65,10 +65,12 @@ def _builtin_handlers() -> dict[str, Handler]:
     # Imported when a runner is built: importing the runner alone stays light.
     from steelyard.callbacks import service as callbacks
     from steelyard.jobs import outbox
+    from steelyard.workflow import worker_models
 
     return {
         outbox.TASK_CALLBACK: callbacks.handle_task_callback,
         outbox.BATCH_CALLBACK: callbacks.handle_batch_callback,
+        worker_models.FIT_JOB: worker_models.handle_fit,
     }
 
 
@@ -105,6 +107,7 @@ class JobRunner:
         #: Expired leases are reclaimed this often (monotonic seconds), so their slots free up.
         self.reap_seconds = max(1.0, min(30.0, settings.lease_seconds / 4))
         self._reaped_at = float("-inf")
+        self._models_checked_at = float("-inf")
 
     def register_handler(self, kind: str, handler: Handler) -> None:
         """Run ``kind`` jobs with ``handler`` in this runner (wins over the process registry)."""
@@ -120,6 +123,7 @@ class JobRunner:
     def run_once(self, limit: int | None = None) -> int:
         """Claim up to ``limit`` due jobs, run them, and return how many ran."""
         self.reap_leases()
+        self.refresh_worker_models()
         claimed = self.claim(limit or self.batch_size)
         if len(claimed) <= 1 or self.concurrency == 1:
             for job in claimed:
@@ -155,6 +159,28 @@ class JobRunner:
         except Exception:
             log.exception("reclaiming expired leases failed; the next round tries again")
             return reclaimed
+
+    def refresh_worker_models(self, *, force: bool = False) -> int:
+        """Enqueue a refit for each project whose worker model is due
+        (``workflow.worker_models.due``), at most once per ``CHECK_SECONDS`` unless ``force``;
+        asks in a read transaction and writes only when something is due."""
+        from steelyard.workflow import worker_models
+
+        now_m = time.monotonic()
+        if not force and now_m - self._models_checked_at < worker_models.CHECK_SECONDS:
+            return 0
+        self._models_checked_at = now_m
+        now = self.clock.now()
+        try:
+            with self.db.unit_of_work(write=False) as session:
+                due = worker_models.due(session, now)
+            if not due:
+                return 0
+            with self.db.unit_of_work() as session:
+                return worker_models.enqueue_due(session, due, now)
+        except Exception:
+            log.exception("checking worker models failed; the next round tries again")
+            return 0
 
     def claim(self, limit: int) -> list[ClaimedJob]:
         now = self.clock.now()

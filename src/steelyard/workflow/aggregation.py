@@ -18,8 +18,9 @@ Anything else (other geometries, shapes the above do not read) falls back to the
 whole response. One label: that label, with the one-coin posterior of a single vote by a worker
 of the default reliability among K options (0.85 for two, r + (1 - r) / K in general).
 
-The worker model of issue 8 (Dawid-Skene fitted per project in the background) would replace
-the default reliability with each worker's; nothing here is fitted per request.
+A project's fitted worker model (``workflow.worker_models``, Dawid-Skene fitted in the
+background) replaces this vote for categorical tasks when it can read their labels; nothing here
+is fitted per request.
 """
 
 from __future__ import annotations
@@ -44,11 +45,14 @@ Labels = Sequence[tuple[str, dict[str, Any]]]
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The aggregate of a task's first ``n_labels`` labels."""
+    """The aggregate of a task's first ``n_labels`` labels. ``more``: whether an adaptive task
+    needs another label, when a worker model decided it (``worker_models``); ``None`` leaves
+    it to the confidence against the task's target."""
 
     response: dict[str, Any]
     confidence: float
     n_labels: int
+    more: bool | None = None
 
 
 class _Pad:

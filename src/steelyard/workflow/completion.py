@@ -10,9 +10,15 @@ the one it was computed for (labels are never removed, so the same count means t
 labels). When it is not (another worker's label landed in between), the write aggregates the
 labels itself: rare, and for the usual k of a few labels cheap.
 
+Categorical tasks of a project with a fitted worker model (``worker_models``: fitted in the
+background, never here) are aggregated under it: the stored document is read with the task
+(read transaction) and applied in ``check_submission``.
+
 Adaptive redundancy: a task whose outcome is below its ``target_confidence`` with fewer than
 ``labels_max`` labels needs one more label instead of completing (the stopping rule of
-``quality.adaptive``: confident, or at the maximum).
+``quality.adaptive``: confident, or at the maximum; ``quality.adaptive.decide`` itself, with the
+project's calibrator when it has one, where a worker model decided). The task then stays
+pending with ``labels_needed`` one higher, set by compare-and-set in the submit's transaction.
 """
 
 from __future__ import annotations
@@ -30,8 +36,8 @@ from steelyard.errors import InvalidState, ValidationError
 from steelyard.tasks.models import Task
 from steelyard.tasktypes import registry
 from steelyard.validation import under
-from steelyard.workflow import batches, leases
-from steelyard.workflow.aggregation import Outcome, aggregate
+from steelyard.workflow import batches, leases, worker_models
+from steelyard.workflow.aggregation import Labels, Outcome, aggregate
 from steelyard.workflow.models import Assignment, Label
 
 
@@ -47,6 +53,10 @@ class SubmitTarget:
     params: dict[str, Any]
     user_id: str
     others: tuple[tuple[str, dict[str, Any]], ...] | None = None
+    labels_max: int = 1
+    target_confidence: float | None = None
+    #: The project's stored worker model, read when this label would be the last.
+    model_doc: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +85,59 @@ def submit_target(
     if assignment.status != "active":
         raise leases.not_active(assignment)
     task = session.execute(
-        select(Task.status, Task.type, Task.params, Task.labels_done, Task.labels_needed).where(
-            Task.seq == assignment.task_seq, Task.org_id == actor.org_id
-        )
+        select(
+            Task.status,
+            Task.type,
+            Task.params,
+            Task.labels_done,
+            Task.labels_needed,
+            Task.labels_max,
+            Task.target_confidence,
+            Task.project_id,
+        ).where(Task.seq == assignment.task_seq, Task.org_id == actor.org_id)
     ).one()
     _check_pending(task.status)
     others = None
+    doc = None
     if task.labels_done + 1 >= task.labels_needed:
         # This label would be the last: aggregate before the write (nothing to read for k = 1).
         others = tuple(_labels(session, assignment.task_seq)) if task.labels_done else ()
+        if _categorical(task.type):
+            doc = worker_models.stored(session, task.project_id)
     return SubmitTarget(
-        assignment.id, assignment.task_seq, task.type, task.params, assignment.user_id, others
+        assignment.id,
+        assignment.task_seq,
+        task.type,
+        task.params,
+        assignment.user_id,
+        others,
+        task.labels_max,
+        task.target_confidence,
+        doc,
     )
+
+
+def _categorical(type_name: str) -> bool:
+    return registry.get(type_name).aggregator == "categorical"
+
+
+def _outcome(
+    type_name: str,
+    params: dict[str, Any],
+    labels: Labels,
+    model: worker_models.ProjectModel | None,
+    target_confidence: float | None,
+    labels_max: int,
+) -> Outcome:
+    """Under the project's worker model when it has one that reads these labels, else by the
+    type's aggregator with the default reliability."""
+    if model is not None:
+        outcome = worker_models.categorical_outcome(
+            model, labels, target_confidence=target_confidence, max_labels=labels_max
+        )
+        if outcome is not None:
+            return outcome
+    return aggregate(type_name, params, labels)
 
 
 def check_submission(target: SubmitTarget, body: Any) -> Submission:
@@ -101,7 +152,10 @@ def check_submission(target: SubmitTarget, body: Any) -> Submission:
     outcome = None
     if target.others is not None:
         labels = [*target.others, (target.user_id, response)]
-        outcome = aggregate(target.type, target.params, labels)
+        model = worker_models.parse(target.model_doc)
+        outcome = _outcome(
+            target.type, target.params, labels, model, target.target_confidence, target.labels_max
+        )
     return Submission(target.assignment_id, target.task_seq, response, outcome)
 
 
@@ -149,7 +203,12 @@ def submit(
         .where(Task.seq == assignment.task_seq, Task.status == "pending")
         .values(labels_done=Task.labels_done + 1, leases_open=Task.leases_open - 1)
         .returning(
-            Task.labels_done, Task.labels_needed, Task.labels_max, Task.target_confidence, Task.type
+            Task.labels_done,
+            Task.labels_needed,
+            Task.labels_max,
+            Task.target_confidence,
+            Task.type,
+            Task.project_id,
         )
         .execution_options(synchronize_session=False)
     ).first()
@@ -168,21 +227,38 @@ def submit(
             created_at=now,
         )
     )
-    done, needed, most, target, type_name = counted
+    done, needed, most, target, type_name, project_id = counted
     if done < needed:
         session.flush()
         return assignment, None
     outcome = submission.outcome
     if outcome is None or outcome.n_labels != done:
         session.flush()
+        # Rare (another label landed in between): the stored model is small and its parse
+        # cached per fit, so this stays a few reads.
         params = session.scalar(select(Task.params).where(Task.seq == assignment.task_seq))
-        outcome = aggregate(type_name, params or {}, _labels(session, assignment.task_seq))
-    if target is not None and outcome.confidence < target and done < most:
-        # Adaptive: not confident yet and more labels allowed; one more slot opens.
+        doc = worker_models.stored(session, project_id) if _categorical(type_name) else None
+        outcome = _outcome(
+            type_name,
+            params or {},
+            _labels(session, assignment.task_seq),
+            worker_models.parse(doc),
+            target,
+            most,
+        )
+    more = (
+        outcome.more
+        if outcome.more is not None
+        else (target is not None and outcome.confidence < target)
+    )
+    if target is not None and more and done < most:
+        # Adaptive: not confident yet and more labels allowed; one more slot opens. Compared
+        # with the count this decision was made for (the row is ours since the count above).
         session.execute(
             update(Task)
-            .where(Task.seq == assignment.task_seq)
-            .values(labels_needed=Task.labels_needed + 1, updated_at=now)
+            .where(Task.seq == assignment.task_seq, Task.labels_needed == needed)
+            .values(labels_needed=needed + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
         session.flush()
         return assignment, None

@@ -1,0 +1,151 @@
+"""A project's worker model for categorical tasks: fitted from its stored labels, kept as JSON.
+
+The workflow engine fits one per project in the background (never per request) and reads it at
+completion time. The fit is Dawid-Skene (the quality core's default for categorization) with
+each worker's rows shrunk towards the pooled matrix (``WorkerModel.from_estimator`` with the
+training labels), so a worker seen on two tasks is not trusted like one seen on two hundred.
+The pooled matrix is the default for workers the fit has not seen.
+
+The stored form is plain JSON (lists of floats) so that it fits a JSON column; ``loads`` gives
+back a ``WorkerModel`` and, when the project has one, its gold-fitted ``Calibrator``.
+
+Example:
+    >>> table = {"task": [1, 1, 2, 2, 3, 3], "worker": ["a", "b"] * 3,
+    ...          "label": ["x", "x", "y", "y", "x", "y"]}
+    >>> model = fit_worker_model(table)
+    >>> doc = dumps(model)
+    >>> back, cal = loads(doc)
+    >>> back.classes.tolist(), cal is None, back.confusions.shape
+    (['x', 'y'], True, (2, 2, 2))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from steelyard.quality.adaptive import WorkerModel
+from steelyard.quality.calibration import Calibrator, stopping_pairs
+from steelyard.quality.dawid_skene import DawidSkene
+
+#: Bumped when the stored form changes; an unknown version reads as "no model".
+FORMAT = 1
+#: Fewer gold tasks than this: no calibrator (the prior alone is not "gold-derived").
+MIN_GOLD_TASKS = 5
+
+
+def fit_worker_model(
+    table: Mapping[str, Sequence[Any]], *, n_iter: int = 100
+) -> WorkerModel | None:
+    """Dawid-Skene on ``table`` (columns ``task``, ``worker``, ``label``), shrunk per worker;
+    ``None`` when there is nothing to learn from (no labels, or a single class)."""
+    labels = list(table["label"])
+    if not labels or len(set(labels)) < 2:
+        return None
+    estimator = DawidSkene(n_iter=n_iter).fit(table)
+    return WorkerModel.from_estimator(estimator, labels=table)
+
+
+def calibrate_on_gold(
+    model: WorkerModel,
+    table: Mapping[str, Sequence[Any]],
+    gold: Mapping[Any, Any],
+    *,
+    prior: Calibrator | None = None,
+) -> Calibrator | None:
+    """``prior`` (default: the identity-centred one) fitted on the gold tasks of ``table``
+    (rows of a task in label order), as docs/quality-calibration.md says: each gold task's
+    top-label posterior after each of its labels, and whether that answer was right, turned
+    into stopping pairs. ``None`` with fewer than ``MIN_GOLD_TASKS`` gold tasks labeled.
+
+    The model was fitted on these same labels, so the posteriors are in-sample (a little
+    optimistic); the calibrator's lower bound is what absorbs that."""
+    by_task: dict[Any, list[tuple[Any, Any]]] = {}
+    for task, worker, label in zip(table["task"], table["worker"], table["label"], strict=True):
+        if task in gold:
+            by_task.setdefault(task, []).append((worker, label))
+    classes = model.classes.tolist()
+    log_prior = np.log(model.priors)
+    conf: list[float] = []
+    right: list[bool] = []
+    ids: list[int] = []
+    n_tasks = 0
+    for task, pairs in by_task.items():
+        if gold[task] not in classes or any(label not in classes for _, label in pairs):
+            continue
+        contrib = np.asarray(
+            [np.log(model.confusion(w)[:, classes.index(label)]) for w, label in pairs]
+        )
+        logp = np.cumsum(contrib, axis=0) + log_prior[None]
+        post = np.exp(logp - logp.max(axis=1, keepdims=True))
+        post /= post.sum(axis=1, keepdims=True)
+        best = post.argmax(axis=1)
+        conf.extend(post[np.arange(len(pairs)), best].tolist())
+        right.extend(classes[b] == gold[task] for b in best)
+        ids.extend([n_tasks] * len(pairs))
+        n_tasks += 1
+    if n_tasks < MIN_GOLD_TASKS:
+        return None
+    r, y, w = stopping_pairs(conf, right, ids)
+    return (prior or Calibrator()).fit(r, y, w)
+
+
+def dumps(model: WorkerModel, calibrator: Calibrator | None = None) -> dict[str, Any]:
+    """The JSON form of ``model`` (and ``calibrator``), rounded to 6 digits: compact, and far
+    finer than the estimate's own error."""
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "classes": [_plain(c) for c in model.classes.tolist()],
+        "priors": np.round(model.priors, 6).tolist(),
+        "workers": [_plain(w) for w in model.worker_ids.tolist()],
+        "confusions": np.round(model.confusions, 6).tolist(),
+        "default": np.round(model.default_confusion, 6).tolist(),
+    }
+    if calibrator is not None:
+        doc["calibrator"] = {
+            "prior_mean": list(calibrator.prior_mean),
+            "prior_sd": list(calibrator.prior_sd),
+            "credibility": calibrator.credibility,
+            "params": list(calibrator.params),
+            "covariance": list(calibrator.covariance),
+            "n_fit": calibrator.n_fit,
+        }
+    return doc
+
+
+def loads(doc: Mapping[str, Any]) -> tuple[WorkerModel, Calibrator | None]:
+    """``dumps``' inverse; raises ``ValueError`` on a document it cannot read."""
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"unknown worker model format {doc.get('format')!r}")
+    k = len(doc["classes"])
+    confusions = np.asarray(doc["confusions"], dtype=np.float64).reshape(-1, k, k)
+    model = WorkerModel.from_confusions(
+        np.asarray(doc["classes"], dtype=object),
+        doc["priors"],
+        confusions,
+        np.asarray(doc["workers"], dtype=object),
+        default_confusion=doc["default"],
+    )
+    stored = doc.get("calibrator")
+    calibrator = None
+    if stored is not None:
+        calibrator = Calibrator(
+            prior_mean=_triple(stored["prior_mean"]),
+            prior_sd=_triple(stored["prior_sd"]),
+            credibility=stored["credibility"],
+            params=_triple(stored["params"]),
+            covariance=tuple(float(v) for v in stored["covariance"]),
+            n_fit=float(stored["n_fit"]),
+        )
+    return model, calibrator
+
+
+def _triple(values: Sequence[Any]) -> tuple[float, float, float]:
+    a, b, c = (float(v) for v in values)
+    return a, b, c
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
