@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from steelyard.accounts.schemas import Actor
 from steelyard.db.engine import Database
 from steelyard.db.migrate import upgrade
-from steelyard.workflow import leases
+from steelyard.workflow import eligibility, leases
 from steelyard.workflow.models import Assignment
 
 USER = "u" * 24
@@ -41,21 +41,56 @@ def _plan(db: Database, stmt: Any) -> str:
         return " | ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
 
 
+SCOPES = {
+    "open": ((), (), ()),
+    # Blocked projects, excluded batches and prioritized batches: the NOT IN lists and the
+    # one-batch walks must not turn the walk into a scan or a sort.
+    "restricted": (("x" * 24,), ("b" * 24, "c" * 24), ("d" * 24, "e" * 24)),
+}
+
+
+@pytest.mark.parametrize("scope_name", sorted(SCOPES))
 @pytest.mark.parametrize(
     ("project_id", "index"),
-    [(None, "ix_tasks_scope_status_seq"), ("p" * 24, "ix_tasks_project_status_seq")],
+    [(None, "ix_tasks_pending_order"), ("p" * 24, "ix_tasks_project_pending_order")],
 )
-def test_next_candidate_walks_pending_tasks_in_order(
-    db: Database, project_id: str | None, index: str
+def test_next_candidates_walk_pending_tasks_in_work_order(
+    db: Database, project_id: str | None, index: str, scope_name: str
 ) -> None:
+    blocked, excluded, prioritized = SCOPES[scope_name]
+    scope = eligibility.WorkScope(project_id, blocked, excluded, prioritized)
     with db.unit_of_work(write=False) as s:
-        stmt = leases._candidates(s, ACTOR, USER, project_id)
-    plan = _plan(db, stmt)
-    assert "SCAN tasks" not in plan, plan
-    assert "TEMP B-TREE" not in plan, plan
-    assert f"INDEX {index} " in plan, plan
-    # One probe per candidate on (task, worker, status), not a scan of the worker's history.
-    assert "INDEX ix_assignments_task_user (task_seq=? AND user_id=? AND status=?)" in plan, plan
+        statements = eligibility.candidates(s, ACTOR, USER, scope)
+    assert len(statements) == len(prioritized) + 1
+    plans = [_plan(db, stmt) for stmt in statements]
+    # Each prioritized batch on its own, in (priority DESC, seq) order, then the rest.
+    expected = ["INDEX ix_tasks_batch_pending_order (org_id=? AND is_test=? AND batch_id=?)"] * len(
+        prioritized
+    ) + [f"INDEX {index} "]
+    for plan, wanted in zip(plans, expected, strict=True):
+        assert "SCAN tasks" not in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+        assert wanted in plan, plan
+        # One probe per candidate on (task, worker, status), not a scan of the worker's history.
+        assert "INDEX ix_assignments_task_user (task_seq=? AND user_id=? AND status=?)" in plan, (
+            plan
+        )
+
+
+def test_work_scope_reads_only_the_open_batches(db: Database) -> None:
+    """The per-call scope queries are seeks: the organization's restricted projects, and its
+    open batches (status index), never every batch it ever had."""
+    with db.unit_of_work(write=False) as s:
+        scope = eligibility.work_scope(s, ACTOR, USER, None)
+        assert scope == eligibility.WorkScope(None, (), (), ())
+    project_plan, batch_plan = (
+        _plan(db, stmt) for stmt in eligibility.scope_statements(ACTOR, USER, None)
+    )
+    assert "SCAN studio_assignments" not in project_plan, project_plan
+    assert "INDEX ix_batches_scope_status (org_id=? AND is_test=? AND status=?)" in batch_plan, (
+        batch_plan
+    )
+    assert "SCAN studio_batch_groups" not in batch_plan, batch_plan
 
 
 def test_held_lease_is_an_index_seek(db: Database) -> None:

@@ -53,6 +53,8 @@ class Batch(Base):
         UniqueConstraint("org_id", "is_test", "name"),
         Index("ix_batches_project_created", "org_id", "is_test", "project_id", "created_at"),
         Index("ix_batches_org_created", "org_id", "is_test", "created_at"),
+        # Next reads the open (held back, prioritized, group-restricted) batches every call.
+        Index("ix_batches_scope_status", "org_id", "is_test", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)

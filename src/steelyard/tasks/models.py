@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -90,6 +91,26 @@ class Task(Base):
     #: active assignments (expired ones too, until the reaper reclaims them).
     labels_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     leases_open: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# Work order for ``POST /api/work/next`` (migration 0009): over the pending tasks only, higher
+# ``priority`` first, then oldest; by organization, project and batch.
+_PENDING = text("status = 'pending'")
+for _name, _lead in (
+    ("ix_tasks_pending_order", ()),
+    ("ix_tasks_project_pending_order", (Task.project_id,)),
+    ("ix_tasks_batch_pending_order", (Task.batch_id,)),
+):
+    Index(
+        _name,
+        Task.org_id,
+        Task.is_test,
+        *_lead,
+        Task.priority.desc(),
+        Task.seq,
+        sqlite_where=_PENDING,
+        postgresql_where=_PENDING,
+    )
 
 
 @dataclass(slots=True)

@@ -31,10 +31,7 @@ from sqlalchemy import (
     ColumnElement,
     and_,
     bindparam,
-    exists,
-    false,
     literal_column,
-    or_,
     select,
     text,
     update,
@@ -46,8 +43,8 @@ from steelyard.db.base import new_id
 from steelyard.db.dialect import skip_locked
 from steelyard.errors import Forbidden, InvalidState, NotFound
 from steelyard.projects import service as projects
-from steelyard.projects.models import Batch
 from steelyard.tasks.models import Task
+from steelyard.workflow import eligibility
 from steelyard.workflow.models import Assignment
 
 #: How often to retry when the chosen task was taken between choosing and leasing it.
@@ -117,11 +114,11 @@ def next_assignment(
                 return Lease(held, task)
         # Expired, or its task ended (canceled): it gives its slot back before another is taken.
         _end(session, [held.id], "expired" if held.expires_at <= now else "released")
-    stmt = _candidates(session, actor, user_id, project_id)
+    statements = _candidates(session, actor, user_id, project_id, project_name or "")
     expires = now + timedelta(seconds=lease_seconds)
     reclaimed = False
     for _attempt in range(CANDIDATES):
-        seq = session.scalar(stmt)
+        seq = _first(session, statements)
         if seq is None:
             # Slots held by expired leases free up here too, not only when the reaper runs.
             if not reclaimed and reclaim_expired(session, now, org_id=actor.org_id) > 0:
@@ -178,35 +175,21 @@ def next_assignment(
     return None
 
 
-def _candidates(session: Session, actor: Actor, user_id: str, project_id: str | None) -> Any:
-    # Tasks of a batch in staging wait for ``finalize`` (Scale: finalizing starts work); a paused
-    # batch's tasks wait for resume. An uncorrelated NOT IN, computed once: a correlated NOT
-    # EXISTS made PostgreSQL sort every pending task before taking one.
-    held_back = select(Batch.id).where(
-        Batch.org_id == actor.org_id,
-        Batch.is_test == false(),
-        Batch.status.in_(("staging", "paused")),
-    )
-    # Probed per candidate through ix_assignments_task_user (task, worker): the worker's own
-    # history can be long, the tasks' short (at most labels_max rows each).
-    mine = exists().where(
-        Assignment.task_seq == Task.seq,
-        Assignment.user_id == user_id,
-        Assignment.status.in_((literal_column("'submitted'"), literal_column("'skipped'"))),
-    )
-    stmt = select(Task.seq).where(
-        Task.org_id == actor.org_id,
-        Task.is_test == false(),  # "= false", not "IS false": only "=" can use the indexes
-        Task.status == "pending",
-        Task.leases_open + Task.labels_done < Task.labels_needed,
-        or_(Task.batch_id.is_(None), Task.batch_id.not_in(held_back)),
-        ~mine,
-    )
-    if project_id is not None:
-        stmt = stmt.where(Task.project_id == project_id)
-    # One candidate at a time: locking several (SKIP LOCKED) while taking only one hid the rest
-    # from concurrent workers, who then found every free task locked and went away empty-handed.
-    return skip_locked(session, stmt.order_by(Task.seq).limit(1))
+def _candidates(
+    session: Session, actor: Actor, user_id: str, project_id: str | None, project_name: str = ""
+) -> list[Any]:
+    """The candidate statements, in work order (``eligibility``): only tasks the worker may
+    work on, prioritized batches first."""
+    scope = eligibility.work_scope(session, actor, user_id, project_id, project_name)
+    return eligibility.candidates(session, actor, user_id, scope)
+
+
+def _first(session: Session, statements: list[Any]) -> int | None:
+    for stmt in statements:
+        seq = session.scalar(stmt)
+        if seq is not None:
+            return int(seq)
+    return None
 
 
 def _end(session: Session, ids: list[str], status: str, **values: Any) -> list[int]:

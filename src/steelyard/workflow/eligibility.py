@@ -1,0 +1,170 @@
+"""Which pending tasks a worker may be handed, and in which order.
+
+Eligibility (Studio's workforce model): a project with no Studio assignments is open to every
+worker of the organization; a project with assignments only to the workers assigned to it; a
+batch assigned to project groups only to members of at least one of those groups (and, as its
+tasks are its project's, only if the project is open to them). Tasks of a batch in staging or
+paused wait.
+
+Order: a Studio-prioritized batch (rank 1 first, ``set_priorities``) before any other, one batch
+at a time; unprioritized batches and tasks without a batch after them, together; within each,
+higher task ``priority`` first (Scale: the higher the number, the sooner), then the oldest.
+
+``work_scope`` reads what decides this once per call, in two small queries (the organization's
+restricted projects, and its open batches that are held back, prioritized or group-restricted);
+``candidates`` then gives one statement per prioritized batch and one for the rest, each a walk
+of a partial index of the pending tasks in work order (migration 0009), never a sort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, false, literal_column, or_, select
+from sqlalchemy.orm import Session
+
+from steelyard.accounts.schemas import Actor
+from steelyard.db.dialect import skip_locked
+from steelyard.errors import Forbidden
+from steelyard.projects.models import Batch, Project
+from steelyard.studio.models import BatchGroup, ProjectGroupMember, StudioAssignment
+from steelyard.tasks.models import Task
+from steelyard.workflow.models import Assignment
+
+#: A literal, not a bound parameter: only then can the planners use the partial indexes.
+PENDING: ColumnElement[str] = literal_column("'pending'")
+#: Batches whose tasks may be pending; ``reopen_batch`` moves a completed one back to
+#: ``in_progress`` when it takes a task, so no pending task sits in a completed batch.
+OPEN_BATCH_STATUSES = ("staging", "paused", "in_progress")
+
+
+@dataclass(frozen=True)
+class WorkScope:
+    """What one ``next`` call may hand out, read once per call."""
+
+    project_id: str | None
+    #: Projects with Studio assignments, none of them to this worker.
+    blocked_projects: tuple[str, ...]
+    #: Left out of the unprioritized walk: held back, group-restricted to others, or
+    #: prioritized (those are walked first, one by one).
+    excluded_batches: tuple[str, ...]
+    #: The prioritized batches the worker may work on, in Studio order.
+    prioritized: tuple[str, ...]
+
+
+def scope_statements(actor: Actor, user_id: str, project_id: str | None) -> tuple[Any, Any]:
+    """The two queries behind ``work_scope``: projects assigned to other workers only, and the
+    open batches that are held back, prioritized or group-restricted."""
+    assigned_to_me = exists().where(
+        StudioAssignment.org_id == actor.org_id,
+        StudioAssignment.user_id == user_id,
+        StudioAssignment.project_id == Project.id,
+    )
+    blocked_stmt = select(Project.id).where(
+        Project.org_id == actor.org_id,
+        Project.is_test == false(),
+        exists().where(StudioAssignment.project_id == Project.id),
+        ~assigned_to_me,
+    )
+    restricted = exists().where(BatchGroup.batch_id == Batch.id)
+    member = exists().where(
+        BatchGroup.batch_id == Batch.id,
+        ProjectGroupMember.group_id == BatchGroup.group_id,
+        ProjectGroupMember.user_id == user_id,
+    )
+    batch_stmt = select(
+        Batch.id,
+        Batch.project_id,
+        Batch.status,
+        Batch.priority,
+        restricted.label("restricted"),
+        member.label("member"),
+    ).where(
+        Batch.org_id == actor.org_id,
+        Batch.is_test == false(),
+        Batch.status.in_(OPEN_BATCH_STATUSES),
+        or_(Batch.status != "in_progress", Batch.priority.is_not(None), restricted),
+    )
+    if project_id is not None:
+        blocked_stmt = blocked_stmt.where(Project.id == project_id)
+        batch_stmt = batch_stmt.where(Batch.project_id == project_id)
+    return blocked_stmt, batch_stmt
+
+
+def work_scope(
+    session: Session, actor: Actor, user_id: str, project_id: str | None, project_name: str = ""
+) -> WorkScope:
+    """The worker's scope; ``Forbidden`` (naming ``project``) when ``project_id`` is a project
+    assigned to other workers only."""
+    blocked_stmt, batch_stmt = scope_statements(actor, user_id, project_id)
+    blocked_projects = tuple(session.scalars(blocked_stmt))
+    if project_id is not None and blocked_projects:
+        raise Forbidden(
+            f"You are not assigned to project '{project_name}'; ask a manager to assign you.",
+            field="project",
+        )
+    excluded: list[str] = []
+    ranked: list[tuple[int, str]] = []
+    blocked = set(blocked_projects)
+    for batch_id, batch_project, status, priority, is_restricted, is_member in session.execute(
+        batch_stmt
+    ):
+        barred = bool(is_restricted) and not is_member
+        if status != "in_progress" or barred or priority is not None:
+            excluded.append(batch_id)
+        open_to_me = status == "in_progress" and not barred and batch_project not in blocked
+        if open_to_me and priority is not None:
+            ranked.append((priority, batch_id))
+    # Studio ranks are distinct per pending batch (set_priorities); the id only breaks a tie
+    # left by batches prioritized in different calls, deterministically.
+    ranked.sort()
+    return WorkScope(
+        project_id=project_id,
+        blocked_projects=blocked_projects,
+        excluded_batches=tuple(excluded),
+        prioritized=tuple(batch_id for _, batch_id in ranked),
+    )
+
+
+def _pending(session: Session, actor: Actor, user_id: str) -> Any:
+    # Probed per candidate through ix_assignments_task_user (task, worker): the worker's own
+    # history can be long, the tasks' short (at most labels_max rows each).
+    mine = exists().where(
+        Assignment.task_seq == Task.seq,
+        Assignment.user_id == user_id,
+        Assignment.status.in_((literal_column("'submitted'"), literal_column("'skipped'"))),
+    )
+    return select(Task.seq).where(
+        Task.org_id == actor.org_id,
+        Task.is_test == false(),  # "= false", not "IS false": only "=" can use the indexes
+        Task.status == PENDING,
+        Task.leases_open + Task.labels_done < Task.labels_needed,
+        ~mine,
+    )
+
+
+def _ordered(session: Session, stmt: Any) -> Any:
+    # One candidate at a time: locking several (SKIP LOCKED) while taking only one hid the rest
+    # from concurrent workers, who then found every free task locked and went away empty-handed.
+    return skip_locked(session, stmt.order_by(Task.priority.desc(), Task.seq).limit(1))
+
+
+def candidates(session: Session, actor: Actor, user_id: str, scope: WorkScope) -> list[Any]:
+    """Statements giving the next candidate's ``seq``, to be tried in order: one per
+    prioritized batch, then the unprioritized rest."""
+    base = _pending(session, actor, user_id)
+    out = [_ordered(session, base.where(Task.batch_id == b)) for b in scope.prioritized]
+    rest = base
+    if scope.project_id is not None:
+        rest = rest.where(Task.project_id == scope.project_id)
+    elif scope.blocked_projects:
+        rest = rest.where(
+            or_(Task.project_id.is_(None), Task.project_id.not_in(scope.blocked_projects))
+        )
+    if scope.excluded_batches:
+        rest = rest.where(
+            or_(Task.batch_id.is_(None), Task.batch_id.not_in(scope.excluded_batches))
+        )
+    out.append(_ordered(session, rest))
+    return out
