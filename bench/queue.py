@@ -209,16 +209,17 @@ def report(results: list[dict[str, Any]]) -> None:
         )
     print(
         "\n| database | pending tasks | window s | labels | non-200 answers "
-        "| generator CPU s | server CPU s | postgres backends CPU s | machine busy |"
+        "| generator CPU s | server CPU s (ms per label) | postgres backends CPU s | machine busy |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         other = ", ".join(f"{n} x {s}" for s, n in sorted(r["other_answers"].items())) or "none"
         pg = f"{r['postgres_cpu']:.1f}" if r["postgres_cpu"] is not None else "-"
+        per_label = 1000 * r["server_cpu"] / max(r["submitted"], 1)
         print(
             f"| {r['database']} | {r['tasks']:,} | {r['seconds']:.1f} | {r['submitted']:,} "
             f"| {other} | {r['generator_cpu']:.1f} ({r['generator_processes']} proc., nice 10) "
-            f"| {r['server_cpu']:.1f} | {pg} | {100 * r['machine_busy']:.0f} % |"
+            f"| {r['server_cpu']:.1f} ({per_label:.1f}) | {pg} | {100 * r['machine_busy']:.0f} % |"
         )
     print("\nDouble hand-outs, by kind (client-side: same worker twice, more than k open at once;")
     print("stored: same worker twice, more than k open at once, more labels than k):")

@@ -151,23 +151,45 @@ def bulk_load(db_url: str, org_id: str, template_task_id: str, n: int) -> float:
         s.expunge(template)
     make_transient(template)
     row = {c.key: getattr(template, c.key) for c in Task.__mapper__.column_attrs}
-    for name in IDENTITY:
-        row.pop(name)
     # Keys are attribute names (``metadata_``); the insert wants column names (``metadata``).
     row = {Task.__mapper__.column_attrs[k].columns[0].name: v for k, v in row.items()}
+    row["unique_id"] = None  # several tasks cannot share one
+    # Every loaded row is the template's, but for its id and times: the values are put in the
+    # database's form once, by the columns' own types (what SQLAlchemy does for each row of an
+    # executemany, and most of its cost at a million rows), and the rows go to the driver as
+    # plain tuples.
+    dialect = db.engine.dialect
+    varying = ["task_id", "created_at", "updated_at"]
+    fixed = [c.name for c in table.columns if c.name not in (*varying, "seq")]
+
+    def bind(name: str, value: Any) -> Any:
+        process = table.c[name].type._cached_bind_processor(dialect)
+        return process(value) if process is not None else value
+
+    fixed_values = tuple(bind(name, row[name]) for name in fixed)
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    columns = [*varying, *fixed]
+    names = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
+    insert_sql = f"INSERT INTO tasks ({names}) VALUES ({', '.join([mark] * len(columns))})"
+    copy_sql = f"COPY tasks ({names}) FROM STDIN"
     tags = list(template.tags)
-    insert_tasks = insert(table)
     t0 = time.perf_counter()
     done = 1  # the template
     while done < n:
         m = min(CHUNK, n - done)
-        now = datetime.now(UTC)
-        rows = [
-            {**row, "task_id": new_id(), "created_at": now, "updated_at": now} for _ in range(m)
-        ]
+        now = bind("created_at", datetime.now(UTC))
+        rows = [(new_id(), now, now, *fixed_values) for _ in range(m)]
         with db.unit_of_work() as s:
             last = s.scalar(select(Task.seq).order_by(Task.seq.desc()).limit(1))
-            s.connection().execute(insert_tasks, rows)
+            if dialect.name == "postgresql":
+                # COPY: several times faster than any INSERT there.
+                raw = s.connection().connection.dbapi_connection
+                assert raw is not None
+                with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                    for values in rows:
+                        copy.write_row(values)
+            else:
+                s.connection().exec_driver_sql(insert_sql, rows)
             for tag in tags:
                 s.execute(
                     insert(TaskTag).from_select(
