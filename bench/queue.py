@@ -45,6 +45,7 @@ from typing import Any  # noqa: E402
 
 from queue_analysis import client_doubles, not_customer_tasks, stored  # noqa: E402
 from queue_load import Measured, generate  # noqa: E402
+from queue_profile import print_breakdown  # noqa: E402
 from queue_setup import (  # noqa: E402
     PIPELINE,
     Setup,
@@ -117,9 +118,17 @@ def run_one(db_url: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             for spy in spies:
                 spy.wait()
             stop(proc)
-        return summarize(db_url, n, setup, measured, args)
+        result = summarize(db_url, n, setup, measured, args)
+        if spies:
+            result["profile"] = str(profile_path(n, db_url, args))
+        return result
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def profile_path(n: int, db_url: str, args: argparse.Namespace) -> Path:
+    name = "postgres" if db_url.startswith("postgresql") else "sqlite"
+    return Path(args.py_spy_dir) / f"queue-{name}-{n}.txt"
 
 
 def profile(
@@ -129,8 +138,7 @@ def profile(
     stacks, one file per database and size, to see where next and submit spend their time."""
     if not args.py_spy:
         return None
-    name = "postgres" if db_url.startswith("postgresql") else "sqlite"
-    out = Path(args.py_spy_dir) / f"queue-{name}-{n}.txt"
+    out = profile_path(n, db_url, args)
     cmd = [args.py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out)]
     cmd += ["--duration", str(int(args.seconds) + 1), "--rate", "50", "--nonblocking"]
     print(f"  py-spy samples to {out}", file=sys.stderr)
@@ -232,6 +240,9 @@ def report(results: list[dict[str, Any]]) -> None:
         )
     verdicts(results)
     label_studio()
+    for r in results:
+        if r.get("profile") and Path(r["profile"]).exists():
+            print_breakdown(Path(r["profile"]), f"{r['database']}, {r['tasks']:,} tasks")
 
 
 def verdicts(results: list[dict[str, Any]]) -> None:
