@@ -47,7 +47,7 @@ from queue_analysis import client_doubles, not_customer_tasks, stored  # noqa: E
 from queue_load import Measured, generate  # noqa: E402
 from queue_profile import print_breakdown  # noqa: E402
 from queue_setup import (  # noqa: E402
-    PIPELINE,
+    CONSENSUS_ATTEMPTS,
     Setup,
     bulk_load,
     check_loaded,
@@ -148,7 +148,7 @@ def profile(
 def summarize(
     db_url: str, n: int, setup: Setup, m: Measured, args: argparse.Namespace
 ) -> dict[str, Any]:
-    k_asked = int(PIPELINE["consensus_attempts"])
+    k_asked = CONSENSUS_ATTEMPTS
     db = stored(db_url, setup.org_id, k_asked)
     k = db.effective_k or k_asked
     seen = client_doubles(m.nexts, m.submits, k, m.end)
@@ -160,7 +160,7 @@ def summarize(
             if r[3] != 200:
                 statuses[f"{name} {r[3]}"] = statuses.get(f"{name} {r[3]}", 0) + 1
     gold = set(setup.gold_ids)
-    served = [r[5] for r in m.nexts if r[3] == 200]
+    served = [r[5] for r in m.nexts if r[3] == 200 and r[5] is not None]
     return {
         "database": "PostgreSQL" if db_url.startswith("postgresql") else "SQLite",
         "tasks": n,

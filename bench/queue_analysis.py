@@ -11,7 +11,7 @@ server kept (``assignments`` with the server's own times).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,7 +136,9 @@ def stored(db_url: str, org_id: str, k: int) -> Stored:
     return summarize(rows, labels, int(twice or 0), k)
 
 
-def summarize(assignments: list[Any], labels: list[Any], labeled_twice: int, k: int) -> Stored:
+def summarize(
+    assignments: Sequence[Any], labels: Sequence[Any], labeled_twice: int, k: int
+) -> Stored:
     """``k`` is what the project asked for; the check uses the k the server applied (labels
     per completed task) when any task completed."""
     completed: Counter[int] = Counter()

@@ -16,7 +16,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import psycopg
 
 import httpx
 
@@ -24,7 +27,8 @@ import httpx
 PROJECT = "queue-bench"
 BATCH = "queue-bench-batch"
 CATEGORIES = ["positive", "negative", "neutral"]
-PIPELINE = {"pipeline": "consensus_task", "consensus_attempts": 3}
+CONSENSUS_ATTEMPTS = 3
+PIPELINE = {"pipeline": "consensus_task", "consensus_attempts": CONSENSUS_ATTEMPTS}
 WORKER_PASSWORD = "queue bench worker passphrase"
 #: Columns a loaded task takes from itself rather than from the template.
 IDENTITY = ("seq", "task_id", "unique_id", "created_at", "updated_at")
@@ -183,8 +187,7 @@ def bulk_load(db_url: str, org_id: str, template_task_id: str, n: int) -> float:
             last = s.scalar(select(Task.seq).order_by(Task.seq.desc()).limit(1))
             if dialect.name == "postgresql":
                 # COPY: several times faster than any INSERT there.
-                raw = s.connection().connection.dbapi_connection
-                assert raw is not None
+                raw = cast("psycopg.Connection[Any]", s.connection().connection.dbapi_connection)
                 with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
                     for values in rows:
                         copy.write_row(values)
