@@ -168,6 +168,7 @@ def summarize(
         "submitted": len(ok_submit),
         "labels_per_s": len(ok_submit) / (m.end - m.start),
         "next": [pct(ok_next, q) for q in (50, 95, 99)],
+        "drift": drift(m),
         "submit": [pct(ok_submit, q) for q in (50, 95, 99)],
         "doubles_seen": [seen.same_worker, seen.over_k],
         "doubles_stored": [db.doubles.same_worker, db.doubles.over_k, db.over_labeled],
@@ -187,6 +188,24 @@ def summarize(
         "workers": len(setup.emails),
         "generator_processes": args.generator_processes,
     }
+
+
+def drift(m: Measured) -> list[tuple[float, float]]:
+    """Labels/s, next p99 and submit p99 in the first and the last fifth of the window: a
+    queue that slows as it is worked (dead index entries, growing tables) shows here."""
+    fifth = (m.end - m.start) / 5
+    spans = [(m.start, m.start + fifth), (m.end - fifth, m.end)]
+
+    def within(records: Any, span: tuple[float, float]) -> list[float]:
+        return [r[2] - r[1] for r in records if r[3] == 200 and span[0] <= r[1] < span[1]]
+
+    nexts = [within(m.nexts, span) for span in spans]
+    submits = [within(m.submits, span) for span in spans]
+    return [
+        (len(submits[0]) / fifth, len(submits[1]) / fifth),
+        (pct(nexts[0], 99), pct(nexts[1], 99)),
+        (pct(submits[0], 99), pct(submits[1], 99)),
+    ]
 
 
 def ms(values: list[float]) -> str:
@@ -237,6 +256,13 @@ def report(results: list[dict[str, Any]]) -> None:
             f"stored {r['doubles_stored']}; labels per completed task "
             f"{r['labels_per_completed']}, per pending task with labels "
             f"{r['labels_per_pending']}; gold: {r['gold_note']}"
+        )
+    print("\nOver the window (first fifth -> last fifth): labels/s, next p99 ms, submit p99 ms:")
+    for r in results:
+        (l0, l1), (n0, n1), (s0, s1) = r["drift"]
+        print(
+            f"- {r['database']} {r['tasks']:,}: {l0:.0f} -> {l1:.0f} labels/s, "
+            f"next p99 {n0:.1f} -> {n1:.1f}, submit p99 {s0:.1f} -> {s1:.1f}"
         )
     verdicts(results)
     label_studio()
