@@ -185,6 +185,8 @@ def summarize(
         "server_cpu": m.server_cpu,
         "postgres_cpu": m.postgres_cpu,
         "machine_busy": m.machine_busy,
+        "postgres_waits": [[*key, n] for key, n in m.postgres_waits.most_common(12)],
+        "postgres_wait_samples": sum(m.postgres_waits.values()),
         "workers": len(setup.emails),
         "generator_processes": args.generator_processes,
     }
@@ -267,8 +269,24 @@ def report(results: list[dict[str, Any]]) -> None:
     verdicts(results)
     label_studio()
     for r in results:
+        if r["postgres_waits"]:
+            print_waits(r)
+    for r in results:
         if r.get("profile") and Path(r["profile"]).exists():
             print_breakdown(Path(r["profile"]), f"{r['database']}, {r['tasks']:,} tasks")
+
+
+def print_waits(r: dict[str, Any]) -> None:
+    total = r["postgres_wait_samples"]
+    print(
+        f"\nPostgreSQL, {r['tasks']:,} tasks: what the server's busy connections were doing "
+        "(pg_stat_activity every 50 ms, most frequent first):\n"
+    )
+    print("| state | waiting on | statement | share |")
+    print("|---|---|---|---|")
+    for state, wait, query, n in r["postgres_waits"]:
+        query = query.replace("|", "\\|")
+        print(f"| {state} | {wait} | `{query}` | {100 * n / total:.0f} % |")
 
 
 def verdicts(results: list[dict[str, Any]]) -> None:

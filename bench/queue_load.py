@@ -17,7 +17,9 @@ import multiprocessing
 import os
 import random
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -43,6 +45,8 @@ class Measured:
     postgres_cpu: float | None
     #: Share of the machine's CPU time that was busy in the window (all processes).
     machine_busy: float
+    #: PostgreSQL only: samples of what the server's connections were doing.
+    postgres_waits: Counter[tuple[str, str, str]]
 
 
 async def sign_in(port: int, email: str) -> str:
@@ -150,16 +154,20 @@ def generate(
     backends = PostgresBackends(db_url) if db_url.startswith("postgresql") else None
     server0, machine0 = process_tree_cpu(server_pid), machine_ticks()
     pg0 = backends.cpu() if backends else {}
+    if backends is not None:
+        backends.sample_waits()
     start = time.perf_counter()
     for pipe in pipes:
         pipe.send(start + seconds)
     parts = [pipe.recv() for pipe in pipes]
     server1, machine1 = process_tree_cpu(server_pid), machine_ticks()
     pg_cpu = None
+    waits: Counter[tuple[str, str, str]] = Counter()
     if backends is not None:
         pg1 = backends.cpu()
         pg_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
         backends.close()
+        waits = backends.waits
     for proc in procs:
         proc.join(timeout=30)
     busy = 1 - (machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1)
@@ -172,6 +180,7 @@ def generate(
         server_cpu=server1 - server0,
         postgres_cpu=pg_cpu,
         machine_busy=busy,
+        postgres_waits=waits,
     )
 
 
@@ -219,6 +228,30 @@ class PostgresBackends:
 
         self.engine = create_engine(db_url)
         self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        #: What the backends were doing, sampled through the window: {(state, wait, query): n}.
+        self.waits: Counter[tuple[str, str, str]] = Counter()
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+
+    def sample_waits(self, every: float = 0.05) -> None:
+        """Poll ``pg_stat_activity`` in a thread until ``close``: which statements the
+        server's connections were running or waiting in (a lock on a hot row shows here)."""
+        sampler = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+        def run() -> None:
+            while not self._stop.wait(every):
+                rows = sampler.exec_driver_sql(
+                    "SELECT state, coalesce(wait_event_type || ':' || wait_event, 'on CPU'), "
+                    "left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND state <> 'idle'"
+                ).all()
+                for state, wait, query in rows:
+                    self.waits[(str(state), str(wait), str(query))] += 1
+            sampler.close()
+
+        self._sampler = threading.Thread(target=run, daemon=True)
+        self._sampler.start()
 
     def cpu(self) -> dict[int, float]:
         pids = self.conn.exec_driver_sql(
@@ -228,5 +261,8 @@ class PostgresBackends:
         return {int(p): process_cpu(int(p)) for p in pids}
 
     def close(self) -> None:
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
         self.conn.close()
         self.engine.dispose()

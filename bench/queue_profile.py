@@ -10,7 +10,8 @@ from pathlib import Path
 
 #: Route parts, first match wins (a frame's text is ``function (file:line)``).
 PARTS = [
-    ("next", ("next_task (steelyard/api/native/router.py",)),
+    # On PostgreSQL the units of work run in pool threads: their stacks start at the function.
+    ("next", ("next_task (steelyard/api/native/router.py", "_lease_next (steelyard/api/native")),
     ("submit: check (read)", ("_check (steelyard/api/native/router.py",)),
     ("submit: write", ("submit (steelyard/api/native/router.py",)),
     ("session check per request", ("authenticate (", "Authenticator.", "CounterWatcher.")),
@@ -19,6 +20,7 @@ PARTS = [
     ("rate limiter sync", ("SharedLimiter.",)),
 ]
 LAYERS = [
+    # On PostgreSQL this includes waiting for the server's answer (and for its row locks).
     ("database driver", ("sqlite3", "do_execute", "do_commit", "do_rollback", "psycopg")),
     ("SQLAlchemy", ("sqlalchemy/",)),
     ("web stack", ("uvicorn/", "starlette/", "fastapi/", "anyio/", "httptools")),
