@@ -44,6 +44,7 @@ import tempfile  # noqa: E402
 from typing import Any  # noqa: E402
 
 from queue_analysis import client_doubles, not_customer_tasks, stored  # noqa: E402
+from queue_cache import cache_key, restore, save  # noqa: E402
 from queue_load import Measured, generate  # noqa: E402
 from queue_profile import print_breakdown  # noqa: E402
 from queue_setup import (  # noqa: E402
@@ -88,8 +89,15 @@ def run_one(db_url: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             "STEELYARD_DATA_DIR": str(data_dir),
             "STEELYARD_DATABASE_URL": db_url,
         }
-        org_id, key, emails = create_accounts(db_url, args.workers)
-        setup = Setup(api_key=key, org_id=org_id, emails=emails, template_task_id="")
+        sqlite = not db_url.startswith("postgresql")
+        key = cache_key(n, args.workers, args.gold_tasks, args.gold_rate)
+        setup = restore(args.cache, key, data_dir) if args.cache and sqlite else None
+        fresh = setup is None
+        if setup is None:
+            org_id, api_key, emails = create_accounts(db_url, args.workers)
+            setup = Setup(api_key=api_key, org_id=org_id, emails=emails, template_task_id="")
+        else:
+            print(f"  {n:,} tasks from the cache {args.cache / key}", file=sys.stderr)
         port = free_port()
         proc = start_server(env, port, args.server_workers)
         spies: list[subprocess.Popen[bytes]] = []
@@ -100,11 +108,14 @@ def run_one(db_url: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
                 spies.append(spy)
 
         try:
-            base = f"http://127.0.0.1:{port}"
-            create_through_api(base, setup, args.gold_tasks, args.gold_rate)
-            took = bulk_load(db_url, org_id, setup.template_task_id, n)
-            check_loaded(db_url, org_id, setup.template_task_id, n)
-            print(f"  loaded and checked {n:,} tasks in {took:.0f} s", file=sys.stderr)
+            if fresh:
+                base = f"http://127.0.0.1:{port}"
+                create_through_api(base, setup, args.gold_tasks, args.gold_rate)
+                took = bulk_load(db_url, setup.org_id, setup.template_task_id, n)
+                print(f"  loaded {n:,} tasks in {took:.0f} s", file=sys.stderr)
+            check_loaded(db_url, setup.org_id, setup.template_task_id, n)
+            if fresh and args.cache and sqlite:
+                save(args.cache, key, data_dir, setup)
             measured = generate(
                 port,
                 setup.emails,
@@ -354,6 +365,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gold-rate", type=float, default=0.1)
     parser.add_argument("--py-spy", default=None, help="path of py-spy: sample the server")
     parser.add_argument("--py-spy-dir", default=tempfile.gettempdir())
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep loaded SQLite databases here and reuse them (keyed by schema and size)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return parser.parse_args(argv)
 

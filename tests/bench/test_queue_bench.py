@@ -75,3 +75,28 @@ def test_check_loaded_catches_a_loaded_task_unlike_the_template(tmp_path: Path) 
             check_loaded(url, org_id, template_id, 50)
     finally:
         db.dispose()
+
+
+def test_a_kept_database_comes_back_with_its_setup(tmp_path: Path) -> None:
+    import sqlite3
+
+    from queue_cache import cache_key, restore, save
+    from queue_setup import Setup
+
+    source, target, cache = tmp_path / "a", tmp_path / "b", tmp_path / "cache"
+    source.mkdir()
+    target.mkdir()
+    org_id, key, emails = create_accounts(f"sqlite:///{source / 'steelyard.db'}", 2)
+    (source / "secret_key").write_text("s3cret")
+    setup = Setup(key, org_id, emails, "template", ["gold"], "note")
+    name = cache_key(10, 2, 1, 0.1)
+    assert name != cache_key(11, 2, 1, 0.1)
+    assert restore(cache, name, target) is None
+    save(cache, name, source, setup)
+    assert restore(cache, name, target) == setup
+    assert (target / "secret_key").read_text() == "s3cret"
+    conn = sqlite3.connect(target / "steelyard.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (2,)
+    finally:
+        conn.close()
