@@ -89,6 +89,10 @@ def run_one(db_url: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             "STEELYARD_DATA_DIR": str(data_dir),
             "STEELYARD_DATABASE_URL": db_url,
         }
+        if args.workers > 16:
+            # Every worker signs in from this one address: past the default 20 a minute the
+            # server would refuse some (the limits otherwise stay as a server runs them).
+            env["STEELYARD_LOGIN_RATE_LIMIT_PER_ADDRESS"] = str(2 * args.workers)
         sqlite = not db_url.startswith("postgresql")
         key = cache_key(n, args.workers, args.gold_tasks, args.gold_rate)
         setup = restore(args.cache, key, data_dir) if args.cache and sqlite else None
