@@ -387,7 +387,14 @@ def main() -> None:
     for url in urls[args.database]:
         for n in [int(s) for s in args.sizes.split(",")]:
             print(f"{url.split('@')[-1]}: {n:,} tasks", file=sys.stderr)
-            results.append(run_one(url, n, args))
+            r = run_one(url, n, args)
+            results.append(r)
+            print(  # as it comes: a long run cut short still tells what it measured
+                f"  {r['labels_per_s']:.0f} labels/s, next {ms(r['next'])} ms, submit "
+                f"{ms(r['submit'])} ms, double hand-outs {r['doubles_seen']} "
+                f"{r['doubles_stored']}, k {r['k_effective']}",
+                file=sys.stderr,
+            )
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

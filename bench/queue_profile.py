@@ -20,6 +20,8 @@ PARTS = [
     ("rate limiter sync", ("SharedLimiter.",)),
 ]
 LAYERS = [
+    # The event loop's own line is where it waits in epoll (not CPU, though sampled).
+    ("event loop (waiting for sockets)", ("asyncio/runners.py",)),
     # On PostgreSQL this includes waiting for the server's answer (and for its row locks).
     ("database driver", ("sqlite3", "do_execute", "do_commit", "do_rollback", "psycopg")),
     ("SQLAlchemy", ("sqlalchemy/",)),
