@@ -30,4 +30,7 @@ def test_samples_go_to_their_route_part_and_leaf_layer(tmp_path: Path) -> None:
     # The read half of a submit is told apart though it runs under the submit handler.
     assert rows["submit: check (read)"] == (2, {"database driver": 2})
     assert rows["WAL checkpointer"] == (5, {"Steelyard": 5})
-    assert rows["other (HTTP, middleware, event loop)"] == (1, {"other": 1})
+    assert rows["other (HTTP, middleware, event loop)"] == (
+        1,
+        {"event loop (waiting for sockets)": 1},
+    )
