@@ -7,7 +7,9 @@ evaluation tasks made through ``/v1/evaluation_tasks``), and n pending tasks (on
 through the API, the rest copies of its row loaded straight into the database; see
 ``queue_setup``). Then a real ``steelyard serve`` process is started and 16 workers, each
 signed in with its own session, loop ``POST /api/work/next`` -> ``POST /api/work/{id}/submit``
-for ``--seconds`` over HTTP.
+for ``--seconds`` over HTTP (a worker stops early when ``next`` answers 204: nothing left).
+The project's tasks and the server's process are set up afresh for each database and size;
+the PostgreSQL database's public schema is dropped first (``--postgres-url``).
 
 The load generator is asyncio coroutines on raw keep-alive connections (``api.RawHTTP``) in
 one process (``--generator-processes``) at nice 10, so that it takes little of the two cores
@@ -16,9 +18,12 @@ from the server; its own CPU seconds are printed, with the server's and the mach
 Printed per database and size: submitted labels/s, next and submit p50/p95/p99 (ms), double
 hand-outs (``queue_analysis``), the redundancy k the server applied (labels per completed
 task), gold served, and the targets beside them; then Label Studio's figures for comparison.
+On PostgreSQL also what the server's connections ran and waited on (``pg_stat_activity``);
+with ``--py-spy PATH`` where the server's samples went (``queue_profile``).
 
 Usage: python bench/queue.py [--database sqlite|postgres|both] [--sizes 10000,1000000]
-       [--seconds 60] [--postgres-url URL]
+       [--seconds 60] [--postgres-url URL] [--workers 16] [--cache DIR] [--py-spy PATH]
+       [--json FILE]
 Targets (2 cores): zero double hand-outs; >= 300 labels/s on SQLite; next p99 < 25 ms at 10^6
 tasks; figures flat from 10^4 to 10^6.
 """
