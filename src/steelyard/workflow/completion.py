@@ -183,7 +183,7 @@ def submit(
     values = {
         "status": "submitted",
         "submitted_at": now,
-        "active_seconds": max(0.0, (now - assignment.started_at).total_seconds()),
+        "active_seconds": leases.elapsed(assignment.started_at, now),
     }
     moved = session.execute(
         update(Assignment)

@@ -29,7 +29,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    and_,
     bindparam,
     literal_column,
     select,
@@ -295,7 +294,7 @@ def give_back(
         [assignment.id],
         "skipped" if skip else "released",
         submitted_at=None,
-        active_seconds=_elapsed(assignment.started_at, now),
+        active_seconds=elapsed(assignment.started_at, now),
     )
     session.refresh(assignment)
     if not moved:
@@ -303,19 +302,6 @@ def give_back(
     return assignment
 
 
-def _elapsed(started: datetime, now: datetime) -> float:
+def elapsed(started: datetime, now: datetime) -> float:
+    """Seconds a lease was held (never negative, should the clock step back)."""
     return max(0.0, (now - started).total_seconds())
-
-
-def live_lease_counts(session: Session, org_id: str, now: datetime) -> dict[int, int]:
-    """Live (unexpired) active assignments per task of an organization: for checks and tests."""
-    rows = session.execute(
-        select(Assignment.task_seq, Assignment.id).where(
-            and_(
-                Assignment.org_id == org_id,
-                Assignment.status == ACTIVE,
-                Assignment.expires_at > now,
-            )
-        )
-    ).all()
-    return dict(Counter(seq for seq, _ in rows))
