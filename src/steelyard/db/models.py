@@ -11,7 +11,7 @@ from steelyard.projects.models import Batch, Project
 from steelyard.ratelimit.models import RateLimitBucket
 from steelyard.studio.models import BatchGroup, ProjectGroup, ProjectGroupMember, StudioAssignment
 from steelyard.tasks.models import QualityTask, Task, TaskCount, TaskTag
-from steelyard.workflow.models import Assignment, Label
+from steelyard.workflow.models import Assignment, Label, QualityAnswer, WorkerPause
 
 __all__ = [
     "ApiKey",
@@ -30,6 +30,7 @@ __all__ = [
     "Project",
     "ProjectGroup",
     "ProjectGroupMember",
+    "QualityAnswer",
     "QualityTask",
     "RateLimitBucket",
     "StoredFile",
@@ -38,4 +39,5 @@ __all__ = [
     "TaskCount",
     "TaskTag",
     "User",
+    "WorkerPause",
 ]

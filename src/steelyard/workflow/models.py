@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, false, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from steelyard.db.base import Base, JSONDoc, UTCDateTime, new_id, utcnow
@@ -69,3 +80,88 @@ class Label(Base):
     #: Set when a customer's audit rejected the task this label helped complete
     #: (``workflow.rework``): kept, but no longer aggregated.
     superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class QualityAnswer(Base):
+    """A worker's lease on, and answer to, an evaluation (hidden gold) or training task.
+
+    Served through the same ``next``/``submit`` routes as live tasks; its ``id`` is the
+    assignment id the worker sees, so gold is indistinguishable from live work. A worker answers
+    an item once per ``attempt`` (a qualification retaken is a new attempt). ``score`` in [0, 1]
+    compares the response with the expected one (the task type's measure); ``correct`` is
+    ``score`` at or above the type's pass level.
+    """
+
+    __tablename__ = "quality_answers"
+    __table_args__ = (
+        Index("ux_quality_answers_item_user", "quality_task_id", "user_id", "attempt", unique=True),
+        # One live lease per worker, as for live tasks.
+        Index(
+            "ux_quality_answers_user_active",
+            "user_id",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+        Index("ix_quality_answers_project_user", "project_id", "user_id", "kind", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    quality_task_id: Mapped[str] = mapped_column(ForeignKey("quality_tasks.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: "evaluation" | "training", copied from the quality task.
+    kind: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: active → submitted | expired | released | skipped
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    active_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+_OPEN_PAUSE = text("status IN ('paused', 'appealed')")
+
+
+class WorkerPause(Base):
+    """A worker paused from a project because their measured quality fell below its threshold.
+
+    Never silent: ``reason`` and ``evidence`` (the figures and gold items it rests on) are shown
+    to the worker, who may appeal; someone other than the worker decides (``decided_by``):
+    ``lifted`` (back to work) or ``upheld``. At most one open pause per worker and project.
+    """
+
+    __tablename__ = "worker_pauses"
+    __table_args__ = (
+        Index(
+            "ux_worker_pauses_open",
+            "project_id",
+            "user_id",
+            unique=True,
+            sqlite_where=_OPEN_PAUSE,
+            postgresql_where=_OPEN_PAUSE,
+        ),
+        Index("ix_worker_pauses_org_status", "org_id", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: paused → appealed → lifted | upheld (a paused one may also be lifted without appeal)
+    status: Mapped[str] = mapped_column(String(20), default="paused")
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    appeal: Mapped[str | None] = mapped_column(Text, nullable=True)
+    appealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decision: Mapped[str | None] = mapped_column(Text, nullable=True)
