@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from scaleapi.exceptions import ScaleInvalidRequest
+from scaleapi.tasks import TaskType
 from sqlalchemy import delete, select, update
 
 from steelyard.accounts import security
@@ -25,7 +27,7 @@ from steelyard.tasks.models import Task
 from steelyard.workflow import review
 from steelyard.workflow.aggregation import aggregate
 from steelyard.workflow.models import Review
-from tests.api.helpers import PASSWORD, auth, login, make_worker, name
+from tests.api.helpers import PASSWORD, auth, client, login, make_worker, name
 from tests.conftest import LiveServer, Org
 
 CATEGORIES = ["cat", "dog", "bird"]
@@ -180,6 +182,21 @@ def test_review_settings_are_echoed_and_updated(ops: Ops) -> None:
     _, worker = ops.person()
     assert ops.label(worker, project, "cat")["status"] == "pending"
     assert ops.queue(project)["items"][0]["task_id"] == task_id
+
+
+def test_review_settings_through_the_scaleapi_client(ops: Ops, server: LiveServer) -> None:
+    c = client(server, ops.org.live_key)
+    project = name("client")
+    setting = {"mode": "disagreement", "agreement_below": 0.75}
+    made = c.create_project(
+        project, TaskType.Categorization, params={"categories": CATEGORIES, "review": setting}
+    )
+    assert made.params["review"] == setting
+    updated = c.update_project(project, review={"mode": "sampled", "fraction": 0.1})
+    assert updated.params["review"] == {"mode": "sampled", "fraction": 0.1}
+    assert c.get_project(project).params["review"] == {"mode": "sampled", "fraction": 0.1}
+    with pytest.raises(ScaleInvalidRequest, match=r"params\.review\.mode"):
+        c.update_project(project, review={"mode": "often"})
 
 
 # --- modes -------------------------------------------------------------------------------------

@@ -193,6 +193,8 @@ class Review(Base):
         ),
         # The queue (oldest first) and the counts by status, per project.
         Index("ix_reviews_project_status", "project_id", "status", "created_at", "id"),
+        # A reviewer's next across the organization's projects.
+        Index("ix_reviews_org_status", "org_id", "status", "created_at", "id"),
         Index(
             "ix_reviews_reviewer_active",
             "reviewer_id",

@@ -161,8 +161,10 @@ def _held(session: Session, actor: Actor, user_id: str) -> Review | None:
     )
 
 
-def _candidate(session: Session, actor: Actor, user_id: str, project_id: str | None) -> Any:
-    """The oldest waiting review of a pending task this reviewer did not label."""
+def candidate_statement(actor: Actor, user_id: str, project_id: str | None) -> Any:
+    """The oldest waiting review of a pending task this reviewer did not label (superseded
+    labels too): walked in order on ``ix_reviews_project_status`` (or ``ix_reviews_org_status``
+    across projects), one label probe per candidate."""
     labeled = (
         select(Label.id).where(Label.task_seq == Review.task_seq, Label.user_id == user_id).exists()
     )
@@ -180,9 +182,6 @@ def _candidate(session: Session, actor: Actor, user_id: str, project_id: str | N
     )
     if project_id is not None:
         stmt = stmt.where(Review.project_id == project_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # Concurrent reviewers pass over each other's rows rather than queueing on them.
-        stmt = stmt.with_for_update(skip_locked=True, of=Review)
     return stmt
 
 
@@ -207,10 +206,14 @@ def next_review(
             assert task is not None
             return _lease(session, held, task)
         _reopen(session, [held.id])
+    candidate = candidate_statement(actor, user_id, project_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # Concurrent reviewers pass over each other's rows rather than queueing on them.
+        candidate = candidate.with_for_update(skip_locked=True, of=Review)
     expires = now + timedelta(seconds=lease_seconds)
     reclaimed = False
     for _attempt in range(CANDIDATES):
-        review_id = session.scalar(_candidate(session, actor, user_id, project_id))
+        review_id = session.scalar(candidate)
         if review_id is None:
             if not reclaimed and reclaim_expired(session, now, org_id=actor.org_id) > 0:
                 reclaimed = True

@@ -84,6 +84,9 @@ def upgrade() -> None:
             postgresql_where=sa.text("status = 'active'"),
         )
         batch_op.create_index(
+            "ix_reviews_org_status", ["org_id", "status", "created_at", "id"], unique=False
+        )
+        batch_op.create_index(
             "ix_reviews_project_status", ["project_id", "status", "created_at", "id"], unique=False
         )
         batch_op.create_index(
@@ -131,6 +134,7 @@ def downgrade() -> None:
             postgresql_where=sa.text("status = 'active'"),
         )
         batch_op.drop_index("ix_reviews_project_status")
+        batch_op.drop_index("ix_reviews_org_status")
         batch_op.drop_index(
             "ix_reviews_active_expiry",
             sqlite_where=sa.text("status = 'active'"),
