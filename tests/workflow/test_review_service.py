@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,7 +25,9 @@ from steelyard.workflow import service as workflow
 from steelyard.workflow.models import Review
 from tests.db.statements import statements
 
-CLOCK = FrozenClock()
+#: From the real now: the session's live server's job runner reaps leases by the real clock,
+#: and would take back leases that a clock in the past had given out.
+CLOCK = FrozenClock(datetime.now(UTC))
 
 
 def _org(db: Database) -> tuple[Actor, list[Actor]]:

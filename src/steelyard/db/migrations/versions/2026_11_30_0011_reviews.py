@@ -8,7 +8,8 @@ A task whose labels are aggregated may wait for a reviewer (``workflow.review``)
 holds each round (the candidate, the reviewer's lease, the decision, its reason or fixed
 response, the active seconds). A task records its project's review setting at create
 (``review_mode``, ``review_value``), so a submit reads nothing more to know whether it applies;
-``rework`` holds the comment shown to the workers who label a task sent back.
+``rework`` holds the comment shown to the workers who label a task sent back (filled in for
+the tasks an audit had sent back before).
 """
 
 from __future__ import annotations
@@ -114,6 +115,30 @@ def upgrade() -> None:
                 nullable=True,
             )
         )
+    _note_reworks_in_flight()
+
+
+def _note_reworks_in_flight() -> None:
+    """Tasks an audit sent back before this revision showed their labelers the comment of the
+    last audit; they now read it from ``rework``."""
+    tasks = sa.table(
+        "tasks",
+        sa.column("seq", sa.Integer()),
+        sa.column("status", sa.String()),
+        sa.column("customer_review_status", sa.String()),
+        sa.column("audits", steelyard.db.base.JSONDoc),
+        sa.column("rework", steelyard.db.base.JSONDoc),
+    )
+    conn = op.get_bind()
+    rows = conn.execute(
+        sa.select(tasks.c.seq, tasks.c.audits).where(
+            tasks.c.status == "pending", tasks.c.customer_review_status == "rejected"
+        )
+    ).all()
+    for seq, audits in rows:
+        if audits and audits[-1].get("audit_result") == "rejected":
+            note = {"audit_comment": audits[-1].get("comments")}
+            conn.execute(sa.update(tasks).where(tasks.c.seq == seq).values(rework=note))
 
 
 def downgrade() -> None:
