@@ -156,6 +156,17 @@ def test_a_rejection_sends_the_task_to_other_workers_with_the_comment(
     # The fresh labels decide (with k = 1 the rejected "cat" would otherwise tie with "dog").
     assert again["response"] == {"category": "dog"}
     assert again["prior_responses"] == [{"category": "cat"}]
+    # Reworked: a new answer awaiting the customer's review; the rejection stays in the audits.
+    assert again["customer_review_status"] == "pending"
+    assert list(c.get_tasks(project_name=project, review_status=TaskReviewStatus.Rejected)) == []
+    pending = c.get_tasks(project_name=project, review_status=TaskReviewStatus.Pending)
+    assert [t.id for t in pending] == [task_id]
+    assert [a["audit_result"] for a in again["audits"]] == ["rejected"]
+    # The labels report marks the rejected labels; agreement counts the fresh ones only.
+    labels = http.get(f"/api/tasks/{task_id}/labels", auth=key).json()
+    assert [x["superseded"] for x in labels] == [True] * k + [False] * k
+    agreement = http.get(f"/api/projects/{project}/agreement", auth=key).json()
+    assert agreement["labels"] == k
     assert "completed_at" in again
     with db.unit_of_work(write=False) as s:
         seq, params = s.execute(select(Task.seq, Task.params).where(Task.task_id == task_id)).one()

@@ -81,6 +81,7 @@ def test_reports_document_their_answers(http: httpx.Client) -> None:
         "/api/projects/{name}/progress": "Progress",
         "/api/projects/{name}/agreement": "ProjectAgreement",
         "/api/projects/{name}/workers": "WorkerTable",
+        "/api/projects/{name}/review-queue": "ReviewQueueOut",
     }.items():
         op = spec["paths"][path]["get"]
         assert "API key" in op["description"] and "manager" in op["description"], op
@@ -89,4 +90,4 @@ def test_reports_document_their_answers(http: httpx.Client) -> None:
     labels = spec["paths"]["/api/tasks/{task_id}/labels"]["get"]["responses"]["200"]
     items = labels["content"]["application/json"]["schema"]["items"]["$ref"]
     label = spec["components"]["schemas"][items.rsplit("/", 1)[1]]
-    assert set(label["properties"]) == {"worker", "response", "submitted_at"}
+    assert set(label["properties"]) == {"worker", "response", "submitted_at", "superseded"}

@@ -131,6 +131,7 @@ def test_an_empty_project_has_zero_counts(shop: Shop) -> None:
         "counts": {"pending": 0, "completed": 0, "canceled": 0, "error": 0},
         "total": 0,
         "batches": [],
+        "review": {"awaiting": 0, "in_review": 0, "accepted": 0, "fixed": 0, "rejected": 0},
     }
 
 
@@ -170,8 +171,9 @@ def test_labels_of_a_task_in_submission_order(shop: Shop) -> None:
     labels = shop.ok("GET", f"/api/tasks/{task}/labels")
     assert len(labels) == 1
     (label,) = labels
-    assert set(label) == {"worker", "response", "submitted_at"}
+    assert set(label) == {"worker", "response", "submitted_at", "superseded"}
     assert label["worker"] == email
+    assert label["superseded"] is False
     assert label["response"] == {"category": "dog"}
     at = datetime.fromisoformat(label["submitted_at"].replace("Z", "+00:00"))
     assert before < at < datetime.now(UTC) + timedelta(seconds=1)

@@ -45,6 +45,7 @@ EXCEPTIONS: dict[tuple[str, str], Credential] = {
     ("GET", "/api/projects/{name}/agreement"): Credential.OPERATOR,
     ("GET", "/api/projects/{name}/workers"): Credential.OPERATOR,
     ("GET", "/api/tasks/{task_id}/labels"): Credential.OPERATOR,
+    ("GET", "/api/projects/{name}/review-queue"): Credential.OPERATOR,
 }
 
 PREFIXES: dict[str, Credential] = {

@@ -76,10 +76,15 @@ class World:
         return r.json() if r.content else None
 
     def project(
-        self, env: str = "live", kind: str = "imageannotation", *, studio: bool = False
+        self,
+        env: str = "live",
+        kind: str = "imageannotation",
+        *,
+        studio: bool = False,
+        params: dict[str, Any] | None = None,
     ) -> str:
         name = f"p-{uuid.uuid4().hex[:8]}"
-        body = {"type": kind, "name": name, "studio": studio}
+        body = {"type": kind, "name": name, "studio": studio, "params": params}
         self.as_a("POST", "/v1/projects", env, json=body)
         return name
 
@@ -140,6 +145,16 @@ class World:
         )
         assert r.status_code == 200, r.text
         return str(r.json()["task_id"])
+
+    def review(self) -> str:
+        """A's task waiting for review, leased to A's manager (who makes the calls)."""
+        project = self.project(params={"review": {"mode": "all"}})
+        self.labeled_task(project)
+        r = self.http.post(
+            "/api/review/next", params={"project": project}, headers=self.operator(self.a)
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["review_id"])
 
     def assignment(self) -> str:
         project = self.project()
@@ -318,10 +333,34 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/invitations/{invitation_id}/decline"): lambda w: Call(
         path={"invitation_id": w.invitation()}, env="session", ok=204
     ),
+    # --- the reviewer's path (a manager of B signed in, against A's reviews)
+    ("POST", "/api/review/next"): lambda w: Call(
+        query={"project": w.project()}, env="operator", ok=204
+    ),
+    # The heartbeat leaves the review held (the next case's review() returns it), the release
+    # ends it.
+    ("POST", "/api/review/{review_id}/heartbeat"): lambda w: Call(
+        path={"review_id": w.review()}, env="operator"
+    ),
+    ("POST", "/api/review/{review_id}/release"): lambda w: Call(
+        path={"review_id": w.review()}, env="operator"
+    ),
+    ("POST", "/api/review/{review_id}/accept"): lambda w: Call(
+        path={"review_id": w.review()}, env="operator"
+    ),
+    ("POST", "/api/review/{review_id}/fix"): lambda w: Call(
+        path={"review_id": w.review()},
+        json={"response": {"annotations": []}},
+        env="operator",
+    ),
+    ("POST", "/api/review/{review_id}/reject"): lambda w: Call(
+        path={"review_id": w.review()}, json={"reason": "no"}, env="operator"
+    ),
     # --- reports (an organization's key or its manager's session)
     ("GET", "/api/projects/{name}/progress"): _report,
     ("GET", "/api/projects/{name}/agreement"): _report,
     ("GET", "/api/projects/{name}/workers"): _report,
+    ("GET", "/api/projects/{name}/review-queue"): _report,
     ("GET", "/api/tasks/{task_id}/labels"): lambda w: (
         lambda task: [Call(path={"task_id": task}, env=env) for env in ("live", "operator")]
     )(w.labeled_task()),

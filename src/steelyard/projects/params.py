@@ -70,7 +70,7 @@ class ProjectDefaults:
     params: dict[str, Any]
     #: Roughly how big the params are (bytes of JSON), to choose where to check them.
     weight: int
-    #: The workflow settings these params hold (redundancy): what a new task records.
+    #: The workflow settings these params hold (redundancy, review): what a new task records.
     workflow: WorkflowSettings = workflow_settings.DEFAULT
 
 

@@ -1,10 +1,16 @@
-"""A project's workflow settings (redundancy), read from its params.
+"""A project's workflow settings (redundancy, review), read from its params.
 
 Scale takes them as project params: ``{"pipeline": "consensus_task", "consensus_attempts": k}``
 asks for k labels per task; ``{"pipeline": "standard_task"}`` or nothing for one. Steelyard adds
 adaptive redundancy, ``{"pipeline": "consensus_task", "redundancy": {"min": 2, "max": 5,
 "target_confidence": 0.9}}``: a task starts needing ``min`` labels and gets one more at a time,
 up to ``max``, while the aggregate's confidence stays below ``target_confidence``.
+
+Review (``review``, independent of the pipeline): ``{"mode": "none" | "sampled" | "all" |
+"disagreement", "fraction": 0.2, "agreement_below": 0.8}``: a task whose labels are in waits
+for a reviewer instead of completing: every task (``all``), a deterministic share of them
+(``sampled``: ``fraction``), or those whose aggregate's confidence is below
+``agreement_below`` (``disagreement``). See ``workflow.review``.
 
 They live in the params (so the project echoes them as Scale does) and are parsed from the
 params the task create path has already read and checked (``ProjectDefaults``), so a create
@@ -14,13 +20,16 @@ create records what a task needs) and ``workflow`` (which acts on it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from steelyard.errors import ValidationError
 
+#: Params keys that set the redundancy (a pipeline replaces them all).
+REDUNDANCY_KEYS = ("pipeline", "consensus_attempts", "redundancy")
 #: Params keys that are workflow settings rather than task defaults.
-KEYS = ("pipeline", "consensus_attempts", "redundancy")
+KEYS = (*REDUNDANCY_KEYS, "review")
+REVIEW_MODES = ("none", "sampled", "all", "disagreement")
 PIPELINES = ("standard_task", "consensus_task")
 #: The most labels one task may ask for.
 MAX_LABELS = 25
@@ -41,9 +50,28 @@ class Redundancy:
 
 
 @dataclass(frozen=True, slots=True)
+class Review:
+    """Which tasks wait for a reviewer once their labels are aggregated (``mode``);
+    ``fraction`` for ``sampled``, ``agreement_below`` for ``disagreement`` (else ``None``)."""
+
+    mode: str = "none"
+    fraction: float | None = None
+    agreement_below: float | None = None
+
+    @property
+    def value(self) -> float | None:
+        """The mode's one number, as a task records it (``tasks.review_value``)."""
+        return self.fraction if self.mode == "sampled" else self.agreement_below
+
+
+NO_REVIEW = Review()
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowSettings:
     pipeline: str
     redundancy: Redundancy
+    review: Review = NO_REVIEW
 
 
 #: One label per task.
@@ -62,6 +90,14 @@ def _count(value: Any, field: str, *, least: int) -> int:
 def read(params: dict[str, Any], *, prefix: str = "params.") -> WorkflowSettings:
     """The settings ``params`` hold, checked; errors name the field (``params.pipeline``)."""
     if not any(key in params for key in KEYS):
+        return DEFAULT
+    review = read_review(params.get("review"), f"{prefix}review")
+    settings = _redundancy(params, prefix)
+    return settings if review == NO_REVIEW else replace(settings, review=review)
+
+
+def _redundancy(params: dict[str, Any], prefix: str) -> WorkflowSettings:
+    if not any(key in params for key in REDUNDANCY_KEYS):
         return DEFAULT
     pipeline = params.get("pipeline", "standard_task")
     if pipeline not in PIPELINES:
@@ -120,6 +156,48 @@ def _adaptive(value: Any, field: str) -> Redundancy:
     return Redundancy(low, high, float(target))
 
 
+def _share(value: Any, field: str, *, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value <= 1.0:
+        raise ValidationError(f"{field} must be a number in (0, 1].", field=field)
+    return float(value)
+
+
+def read_review(value: Any, field: str = "params.review") -> Review:
+    """``params.review`` checked (``None``: no review); errors name the field."""
+    if value is None:
+        return NO_REVIEW
+    if not isinstance(value, dict):
+        raise ValidationError(
+            f"{field} must be an object {{mode, fraction, agreement_below}}.", field=field
+        )
+    unknown = sorted(set(value) - {"mode", "fraction", "agreement_below"})
+    if unknown:
+        name = f"{field}.{unknown[0]}"
+        raise ValidationError(f"{name} is not a setting.", field=name)
+    mode = value.get("mode")
+    if mode not in REVIEW_MODES:
+        raise ValidationError(
+            f"{field}.mode must be one of {', '.join(REVIEW_MODES)}.", field=f"{field}.mode"
+        )
+    # A number the mode does not read is refused rather than silently ignored.
+    wants = {"sampled": "fraction", "disagreement": "agreement_below"}.get(mode)
+    for key in ("fraction", "agreement_below"):
+        if key != wants and value.get(key) is not None:
+            raise ValidationError(
+                f"{field}.{key} does not apply to mode {mode}.", field=f"{field}.{key}"
+            )
+    if mode == "sampled":
+        return Review(
+            mode, fraction=_share(value.get("fraction"), f"{field}.fraction", default=0.2)
+        )
+    if mode == "disagreement":
+        below = _share(value.get("agreement_below"), f"{field}.agreement_below", default=0.8)
+        return Review(mode, agreement_below=below)
+    return Review(mode)
+
+
 def task_defaults(params: dict[str, Any]) -> dict[str, Any]:
     """A project's params without its workflow settings: what its tasks take as defaults."""
     if not any(key in params for key in KEYS):
@@ -129,11 +207,11 @@ def task_defaults(params: dict[str, Any]) -> dict[str, Any]:
 
 def superseded(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
     """``current`` params without the workflow settings that ``sent`` (a ``setParams``) replaces:
-    a pipeline replaces them all (``standard_task`` after ``consensus_task`` drops
+    a pipeline replaces the redundancy settings (``standard_task`` after ``consensus_task`` drops
     ``consensus_attempts`` rather than contradicting it); fixed and adaptive redundancy replace
-    each other."""
+    each other. ``review`` is replaced whole by a ``review`` sent, and kept otherwise."""
     if "pipeline" in sent:
-        return task_defaults(current)
+        return {k: v for k, v in current.items() if k not in REDUNDANCY_KEYS}
     drop = {"consensus_attempts": "redundancy", "redundancy": "consensus_attempts"}
     gone = {drop[key] for key in drop if key in sent}
     return {k: v for k, v in current.items() if k not in gone} if gone else current

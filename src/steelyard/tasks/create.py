@@ -105,6 +105,8 @@ class CheckedTask:
     synthetic: dict[str, Any] | None
     #: How many labels the task needs (its project's workflow settings, as checked against).
     redundancy: workflow_settings.Redundancy = workflow_settings.SINGLE
+    #: Whether its labels' aggregate waits for a reviewer (the project's review setting).
+    review: workflow_settings.Review = workflow_settings.NO_REVIEW
 
 
 def read_new_task(type_name: str, body: Any) -> NewTask:
@@ -180,8 +182,10 @@ def check_new_task(
     if is_test:
         synthetic = spec.synthetic_response(params, rng or random.Random(task_id))
     instruction = _join_instructions(new.instruction, defaults.get("instruction"))
-    redundancy = project.workflow.redundancy if project is not None else workflow_settings.SINGLE
-    return CheckedTask(task_id, params, project, instruction, synthetic, redundancy)
+    workflow = project.workflow if project is not None else workflow_settings.DEFAULT
+    return CheckedTask(
+        task_id, params, project, instruction, synthetic, workflow.redundancy, workflow.review
+    )
 
 
 def create_task(
@@ -243,6 +247,8 @@ def insert_task(
         "labels_needed": checked.redundancy.labels,
         "labels_max": checked.redundancy.max_labels,
         "target_confidence": checked.redundancy.target_confidence,
+        "review_mode": None if checked.review.mode == "none" else checked.review.mode,
+        "review_value": checked.review.value,
         **_unset_at_create(),
     }
     unique_id = new.unique_id
@@ -305,6 +311,7 @@ def _unset_at_create() -> dict[str, Any]:
         "completed_at": None,
         "labels_done": 0,
         "leases_open": 0,
+        "rework": None,
     }
 
 

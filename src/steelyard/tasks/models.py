@@ -91,6 +91,13 @@ class Task(Base):
     #: active assignments (expired ones too, until the reaper reclaims them).
     labels_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     leases_open: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The project's review setting when the task was created (``workflow.review``): ``None``
+    #: for no review, else the mode, with its fraction or agreement threshold.
+    review_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    review_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Why a task is being labeled again (``workflow.rework``), shown to its next workers:
+    #: ``{"audit_comment": ...}`` or ``{"review_comment": ...}``; cleared when it completes.
+    rework: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
 
 
 # Work order for ``POST /api/work/next`` (migration 0009): over the pending tasks only, higher
@@ -153,6 +160,9 @@ class TaskRow:
     target_confidence: float | None
     labels_done: int
     leases_open: int
+    review_mode: str | None
+    review_value: float | None
+    rework: dict[str, Any] | None
 
 
 class TaskTag(Base):

@@ -73,7 +73,7 @@ def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[s
     fields (``callback_url``, ``unique_id``, ``metadata``, ``tags``, batch, audits, callback
     state, priority...) never reach a worker, and of the params only the keys the task type
     names in ``worker_params`` do (a customer may keep anything else in the params). A task
-    sent back by an audit rejection adds ``rework`` with the audit's comment.
+    sent back by an audit or review rejection adds ``rework`` with the comment.
     """
     params = task.params or {}
     doc: dict[str, Any] = {
@@ -92,11 +92,8 @@ def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[s
 
 
 def _rework(task: Task | TaskRow) -> dict[str, Any] | None:
-    """A task a customer's audit rejected and sent back (``workflow.rework``): the audit's
-    comment, which is what the next labeler needs; not who audited, nor the rejected answer."""
-    if task.status != "pending" or not task.audits:
+    """A task sent back (``workflow.rework``) by a customer's audit rejection or a reviewer's:
+    the comment, which is what the next labeler needs; not who rejected it, nor the answer."""
+    if task.status != "pending" or not task.rework:
         return None
-    last = task.audits[-1]
-    if last.get("audit_result") != "rejected":
-        return None
-    return {"audit_comment": last.get("comments")}
+    return dict(task.rework)

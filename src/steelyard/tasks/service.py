@@ -117,6 +117,10 @@ def set_completed(
     task.confidence = confidence
     task.completed_at = now
     task.lease_expires_at = None
+    task.rework = None
+    if task.customer_review_status == "rejected":
+        # Reworked after the customer's rejection: a new answer, awaiting their review again.
+        task.customer_review_status = "pending"
     _enqueue_callback(session, task, "completed", now)
 
 

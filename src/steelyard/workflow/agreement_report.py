@@ -148,6 +148,8 @@ def labels_statement(actor: Actor, project_id: str, limit: int) -> Any:
             Task.is_test == actor.is_test,
             Task.project_id == project_id,
             Label.org_id == actor.org_id,
+            # Labels an audit or a reviewer rejected are history, not ratings of the answer.
+            Label.superseded.is_(False),
         )
         .order_by(Task.seq.desc())
         .limit(limit)

@@ -19,6 +19,9 @@ Adaptive redundancy: a task whose outcome is below its ``target_confidence`` wit
 ``quality.adaptive``: confident, or at the maximum; ``quality.adaptive.decide`` itself, with the
 project's calibrator when it has one, where a worker model decided). The task then stays
 pending with ``labels_needed`` one higher, set by compare-and-set in the submit's transaction.
+
+Review: a task whose project reviews it waits for a reviewer instead of completing
+(``review.complete_or_hold``, the one place; its setting is on the task row already read).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from steelyard.errors import InvalidState, ValidationError
 from steelyard.tasks.models import Task
 from steelyard.tasktypes import registry
 from steelyard.validation import under
-from steelyard.workflow import batches, leases, worker_models
+from steelyard.workflow import leases, review, worker_models
 from steelyard.workflow.aggregation import Labels, Outcome, aggregate
 from steelyard.workflow.models import Assignment, Label
 
@@ -270,6 +273,8 @@ def submit(
         .execution_options(populate_existing=True)
     )
     assert task is not None
-    batches.complete_task(session, task, outcome.response, now, confidence=outcome.confidence)
+    completed = review.complete_or_hold(
+        session, task, outcome.response, now, confidence=outcome.confidence
+    )
     session.flush()
-    return assignment, task
+    return assignment, task if completed else None

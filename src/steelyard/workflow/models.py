@@ -165,3 +165,67 @@ class WorkerPause(Base):
     )
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     decision: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+_OPEN_REVIEW = text("status IN ('awaiting', 'active')")
+_ACTIVE_REVIEW = text("status = 'active'")
+
+
+class Review(Base):
+    """A task whose labels are in and aggregated, waiting for a reviewer (``workflow.review``),
+    and what the reviewer decided.
+
+    One row per review round: ``awaiting`` → ``active`` (a reviewer's lease, by compare-and-set;
+    back to ``awaiting`` when released or expired) → ``accepted`` | ``fixed`` | ``rejected``.
+    At most one open round per task. ``candidate`` and ``confidence`` are the aggregate the
+    labels gave; ``response`` the reviewer's fix; ``comment`` the reason for a rejection;
+    ``active_seconds`` the time from taking the review to deciding it (what pay is based on).
+    """
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        Index(
+            "ux_reviews_task_open",
+            "task_seq",
+            unique=True,
+            sqlite_where=_OPEN_REVIEW,
+            postgresql_where=_OPEN_REVIEW,
+        ),
+        # The queue (oldest first) and the counts by status, per project.
+        Index("ix_reviews_project_status", "project_id", "status", "created_at", "id"),
+        # A reviewer's next across the organization's projects.
+        Index("ix_reviews_org_status", "org_id", "status", "created_at", "id"),
+        Index(
+            "ix_reviews_reviewer_active",
+            "reviewer_id",
+            sqlite_where=_ACTIVE_REVIEW,
+            postgresql_where=_ACTIVE_REVIEW,
+        ),
+        Index(
+            "ix_reviews_active_expiry",
+            "expires_at",
+            sqlite_where=_ACTIVE_REVIEW,
+            postgresql_where=_ACTIVE_REVIEW,
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    task_seq: Mapped[int] = mapped_column(SeqRef, ForeignKey("tasks.seq", ondelete="CASCADE"))
+    #: Why the task is here: "sampled" | "all" | "disagreement".
+    reason: Mapped[str] = mapped_column(String(20))
+    candidate: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: awaiting → active → accepted | fixed | rejected (active → awaiting on release or expiry)
+    status: Mapped[str] = mapped_column(String(20), default="awaiting")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewer_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    active_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)

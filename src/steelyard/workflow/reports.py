@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.models import User
 from steelyard.accounts.schemas import Actor
-from steelyard.errors import NotFound
+from steelyard.errors import NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch
 from steelyard.tasks.models import TASK_STATUSES, Task, TaskCount
-from steelyard.workflow.models import Assignment, Label
+from steelyard.workflow.models import Assignment, Label, Review
+from steelyard.workflow.review import DECISIONS, OPEN
 
 #: Gold scoring (issue 8, item 5) does not exist yet; the column is there, empty, saying so.
 GOLD_NOTE = "accuracy on gold is not computed yet: gold scoring is not part of the workflow yet"
@@ -58,6 +59,9 @@ class Progress:
     total: int
     #: Batches that have tasks, oldest first, then the tasks outside any batch.
     batches: list[BatchProgress]
+    #: Review rounds (``workflow.review``): waiting for a reviewer, leased to one now, and
+    #: decided (accepted, fixed, rejected). All zero for a project without review.
+    review: dict[str, int] = field(default_factory=dict)
 
 
 def progress_statement(actor: Actor, project_id: str) -> Any:
@@ -121,7 +125,132 @@ def progress(session: Session, actor: Actor, name: str) -> Progress:
         for batch_id, counts in sorted(per_batch.items(), key=lambda item: order(item[0]))
         if batch_id or sum(counts.values()) > 0
     ]
-    return Progress(project.name, overall, sum(overall.values()), batches)
+    return Progress(
+        project.name,
+        overall,
+        sum(overall.values()),
+        batches,
+        review_counts(session, actor, project.id),
+    )
+
+
+# --- review ---------------------------------------------------------------------------------
+
+
+def review_counts(session: Session, actor: Actor, project_id: str) -> dict[str, int]:
+    """A project's review rounds by state: ``awaiting`` and ``in_review`` (open rounds of
+    pending tasks; a task canceled while waiting is no longer reviewed), ``accepted``,
+    ``fixed``, ``rejected``. Read through ``ix_reviews_project_status``: an index-only count,
+    which grows with the project's reviews (not its tasks)."""
+    counts = dict.fromkeys(("awaiting", "in_review", *DECISIONS), 0)
+    decided = session.execute(
+        select(Review.status, func.count())
+        .where(
+            Review.org_id == actor.org_id,
+            Review.project_id == project_id,
+            Review.status.in_(DECISIONS),
+        )
+        .group_by(Review.status)
+    )
+    for status, n in decided:
+        counts[status] = int(n)
+    waiting = session.execute(
+        select(Review.status, func.count())
+        .join(Task, Task.seq == Review.task_seq)
+        .where(
+            Review.org_id == actor.org_id,
+            Review.project_id == project_id,
+            Review.status.in_(OPEN),
+            Task.status == "pending",
+        )
+        .group_by(Review.status)
+    )
+    for status, n in waiting:
+        counts["in_review" if status == "active" else "awaiting"] = int(n)
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    task_id: str
+    #: Why the task waits: "sampled", "all" or "disagreement".
+    reason: str
+    candidate: dict[str, Any]
+    confidence: float | None
+    #: When its labels were aggregated and it started to wait.
+    waiting_since: datetime
+    #: Whether a reviewer holds it now.
+    in_review: bool
+    review_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewQueue:
+    project: str
+    #: Oldest first.
+    items: list[QueueItem]
+    #: Pass as ``next_token`` for the next page; null on the last.
+    next_token: str | None
+
+
+def _read_token(token: str | None) -> tuple[datetime, str] | None:
+    if not token:
+        return None
+    when, sep, review_id = token.partition("~")
+    try:
+        at = datetime.fromisoformat(when)
+    except ValueError:
+        at = None
+    if not sep or not review_id or at is None or at.tzinfo is None:
+        raise ValidationError("next_token is not one this report gave.", field="next_token")
+    return at, review_id
+
+
+def review_queue(
+    session: Session, actor: Actor, name: str, *, limit: int, next_token: str | None
+) -> ReviewQueue:
+    """A project's tasks waiting for review, oldest first, ``limit`` a page (keyset-paged on
+    the time they started waiting and the review id)."""
+    after = _read_token(next_token)
+    project = project_ref(session, actor, name)
+    stmt = (
+        select(Review, Task.task_id)
+        .join(Task, Task.seq == Review.task_seq)
+        .where(
+            Review.org_id == actor.org_id,
+            Review.project_id == project.id,
+            Review.status.in_(OPEN),
+            Task.status == "pending",
+        )
+        .order_by(Review.created_at, Review.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        at, review_id = after
+        stmt = stmt.where(
+            or_(
+                Review.created_at > at,
+                and_(Review.created_at == at, Review.id > review_id),
+            )
+        )
+    rows = session.execute(stmt).all()
+    items = [
+        QueueItem(
+            task_id=task_id,
+            reason=r.reason,
+            candidate=r.candidate,
+            confidence=r.confidence,
+            waiting_since=r.created_at,
+            in_review=r.status == "active",
+            review_id=r.id,
+        )
+        for r, task_id in rows[:limit]
+    ]
+    token = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        token = f"{last.created_at.isoformat()}~{last.id}"
+    return ReviewQueue(project.name, items, token)
 
 
 # --- a task's labels ------------------------------------------------------------------------
@@ -133,6 +262,8 @@ class LabelView:
     worker: str
     response: dict[str, Any]
     submitted_at: datetime
+    #: Rejected with the task's answer (a customer's audit or a reviewer): no longer aggregated.
+    superseded: bool = False
 
 
 def task_labels(session: Session, actor: Actor, task_id: str) -> list[LabelView]:
@@ -146,12 +277,12 @@ def task_labels(session: Session, actor: Actor, task_id: str) -> list[LabelView]
     if seq is None:
         raise NotFound(f"No task with id '{task_id}'.", field="task_id")
     rows = session.execute(
-        select(User.email, Label.response, Label.created_at)
+        select(User.email, Label.response, Label.created_at, Label.superseded)
         .join(User, User.id == Label.user_id)
         .where(Label.task_seq == seq, Label.org_id == actor.org_id)
         .order_by(Label.created_at, Label.id)
     )
-    return [LabelView(email, response, at) for email, response, at in rows]
+    return [LabelView(email, response, at, bool(sup)) for email, response, at, sup in rows]
 
 
 # --- the worker table -----------------------------------------------------------------------

@@ -6,9 +6,9 @@ when it rejects a completed live task without a corrected response, sends the ta
 * its response goes to ``prior_responses`` (Scale's field for earlier answers) and the task is
   ``pending`` again, with ``response``, ``confidence`` and ``completed_at`` cleared;
 * it needs a fresh round of labels: ``labels_needed = labels_done + k`` (and ``labels_max``
-  likewise), where k is the project's redundancy now (its adaptive minimum and maximum, or 1
-  without a project). The counters keep counting every label, so the lease rule
-  ``leases_open + labels_done < labels_needed`` stays as it is;
+  likewise; its review setting too), where k is the project's redundancy now (its adaptive
+  minimum and maximum, or 1 without a project). The counters keep counting every label, so
+  the lease rule ``leases_open + labels_done < labels_needed`` stays as it is;
 * its labels are kept but marked ``superseded``: the reworked answer is aggregated from the
   fresh labels only, so the rejected answer cannot outvote its correction. The workers who
   gave them are never offered the task again (the lease query excludes anyone with a
@@ -16,7 +16,12 @@ when it rejects a completed live task without a corrected response, sends the ta
 * a completed batch it belongs to is in progress again, and completes (its callback too) when
   its last task does, as when a new task is added to it.
 
-The worker who takes it sees the audit's comment (``tasks.serialize.task_for_worker``). Its
+A reviewer's rejection (``workflow.review``) sends a task back the same way (``relabel``): it
+is still pending (its candidate was never its response), so only the fresh round, the
+superseded labels and the comment apply.
+
+The worker who takes it sees the comment (``Task.rework``, shown by
+``tasks.serialize.task_for_worker``; cleared when the task completes). Its
 callbacks: the audit's now (the task as it is when delivered: pending, with the rejected answer
 in ``prior_responses``), and the completion's again when the rework completes.
 
@@ -27,6 +32,7 @@ corrected response (``fixed``) are only recorded.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -47,27 +53,27 @@ def audit_task(
     """Record the customer's audit; a rejection of a live task sends it back for rework."""
     task = tasks.audit_task(session, actor, task_id, audit, now)
     if not audit.accepted and audit.response is None and not task.is_test:
-        send_back(session, task, now)
+        send_back(session, task, now, comment=audit.comments)
     return task
 
 
-def fresh_round(session: Session, task: Task) -> workflow_settings.Redundancy:
-    """How many labels the rework needs: the project's redundancy as it is now."""
+def fresh_round(session: Session, task: Task) -> workflow_settings.WorkflowSettings:
+    """How many labels the rework needs, and its review: the project's settings as they are
+    now."""
     project = session.get(Project, task.project_id) if task.project_id else None
     if project is None:
-        return workflow_settings.SINGLE
+        return workflow_settings.DEFAULT
     try:
-        return workflow_settings.read(project.params).redundancy
+        return workflow_settings.read(project.params)
     except ValidationError:
         # Settings are checked when written; an older project's unreadable ones mean one label.
-        return workflow_settings.SINGLE
+        return workflow_settings.DEFAULT
 
 
-def send_back(session: Session, task: Task, now: datetime) -> None:
+def send_back(session: Session, task: Task, now: datetime, *, comment: str | None) -> None:
     """A completed task (locked by the caller) → pending, needing a fresh round of labels."""
     if task.status != "completed":
         raise AssertionError(f"only a completed task is sent back, not a {task.status} one")
-    needs = fresh_round(session, task)
     if task.response is not None:
         task.prior_responses = [*task.prior_responses, task.response]
     tasks.count_task(session, task, -1)
@@ -76,6 +82,23 @@ def send_back(session: Session, task: Task, now: datetime) -> None:
     task.response = None
     task.confidence = None
     task.completed_at = None
+    relabel(session, task, now, {"audit_comment": comment})
+    if task.batch_id is not None:
+        batch = session.get(Batch, task.batch_id)
+        if batch is not None and batch.status == "completed":
+            projects.reopen_batch(session, batch.id, now)
+            session.expire(batch)
+    session.flush()
+
+
+def relabel(session: Session, task: Task, now: datetime, note: dict[str, Any]) -> None:
+    """A pending task (locked by the caller) needs a fresh round of labels from other workers,
+    who see ``note``; its labels so far are superseded."""
+    settings = fresh_round(session, task)
+    needs = settings.redundancy
+    task.review_mode = None if settings.review.mode == "none" else settings.review.mode
+    task.review_value = settings.review.value
+    task.rework = note
     task.updated_at = now
     task.labels_needed = task.labels_done + needs.labels
     task.labels_max = task.labels_done + needs.max_labels
@@ -86,9 +109,3 @@ def send_back(session: Session, task: Task, now: datetime) -> None:
         .values(superseded=True)
         .execution_options(synchronize_session=False)
     )
-    if task.batch_id is not None:
-        batch = session.get(Batch, task.batch_id)
-        if batch is not None and batch.status == "completed":
-            projects.reopen_batch(session, batch.id, now)
-            session.expire(batch)
-    session.flush()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from steelyard.api.auth import Credential, credential_router
@@ -35,6 +36,7 @@ _WHO = (
     "any batch come last with `batch: null`." + _WHO,
 )
 def progress(name: str, actor: ActorDep, db: DbDep) -> reports.Progress:
+    # ``review``: review rounds by state (awaiting, in_review, accepted, fixed, rejected).
     with db.unit_of_work(write=False) as session:
         return reports.progress(session, actor, path_name(name))
 
@@ -43,6 +45,10 @@ class LabelOut(BaseModel):
     worker: str = Field(description="The worker's email.")
     response: dict[str, Any] = Field(description="What the worker submitted.")
     submitted_at: str = Field(description="ISO-8601 UTC.")
+    superseded: bool = Field(
+        description="True for a label rejected with the task's answer (by a customer's audit "
+        "or a reviewer): kept, but no longer aggregated nor counted in agreement."
+    )
 
 
 @router.get(
@@ -55,7 +61,12 @@ def task_labels(task_id: str, actor: ActorDep, db: DbDep) -> list[LabelOut]:
     with db.unit_of_work(write=False) as session:
         labels = reports.task_labels(session, actor, task_id)
     return [
-        LabelOut(worker=x.worker, response=x.response, submitted_at=iso(x.submitted_at))
+        LabelOut(
+            worker=x.worker,
+            response=x.response,
+            submitted_at=iso(x.submitted_at),
+            superseded=x.superseded,
+        )
         for x in labels
     ]
 
@@ -64,6 +75,7 @@ def task_labels(task_id: str, actor: ActorDep, db: DbDep) -> list[LabelOut]:
     "/projects/{name}/agreement",
     summary="Inter-annotator agreement of a project's labels",
     description="Per question (`category`, `taxonomies.<name>`): percent agreement, "
+    "over the labels that count (superseded ones left out), "
     "Krippendorff's alpha (nominal), Fleiss' kappa, and Cohen's kappa when exactly two workers "
     "answered. Computed for categorical task types; for others `computed` is false and "
     "`reason` says why. Over the labels of the project's newest tasks, at most "
@@ -86,3 +98,55 @@ def agreement(name: str, actor: ActorDep, db: DbDep) -> agreement_report.Project
 def workers(name: str, actor: ActorDep, db: DbDep, clock: ClockDep) -> reports.WorkerTable:
     with db.unit_of_work(write=False) as session:
         return reports.worker_table(session, actor, path_name(name), clock.now())
+
+
+class QueueItemOut(BaseModel):
+    task_id: str
+    review_id: str
+    reason: str = Field(description="Why it waits: `sampled`, `all` or `disagreement`.")
+    candidate: dict[str, Any] = Field(description="The aggregate of its labels.")
+    confidence: float | None = Field(description="The aggregate's confidence.")
+    waiting_since: str = Field(description="ISO-8601 UTC: when its labels were aggregated.")
+    in_review: bool = Field(description="Whether a reviewer holds it now.")
+
+
+class ReviewQueueOut(BaseModel):
+    project: str
+    items: list[QueueItemOut]
+    next_token: str | None = Field(description="Pass back for the next page; null on the last.")
+
+
+@router.get(
+    "/projects/{name}/review-queue",
+    summary="The tasks of a project waiting for review, oldest first",
+    description="Each with why it waits (the project's `params.review` mode), the aggregated "
+    "candidate and its confidence, and whether a reviewer holds it now. Keyset-paged: pass "
+    "`next_token` back." + _WHO,
+)
+def review_queue(
+    name: str,
+    actor: ActorDep,
+    db: DbDep,
+    limit: int = Query(100, ge=1, le=500),
+    next_token: str | None = Query(None),
+) -> ReviewQueueOut:
+    with db.unit_of_work(write=False) as session:
+        queue = reports.review_queue(
+            session, actor, path_name(name), limit=limit, next_token=next_token
+        )
+    return ReviewQueueOut(
+        project=queue.project,
+        items=[
+            QueueItemOut(
+                task_id=x.task_id,
+                review_id=x.review_id,
+                reason=x.reason,
+                candidate=x.candidate,
+                confidence=x.confidence,
+                waiting_since=iso(x.waiting_since),
+                in_review=x.in_review,
+            )
+            for x in queue.items
+        ],
+        next_token=queue.next_token,
+    )

@@ -1,5 +1,6 @@
 """Steelyard's native API (``/api``): the labeling path the UI drives, (from ``auth``)
-sign-in, sessions and invitations, and (from ``reports``) reports for operators."""
+sign-in, sessions and invitations, (from ``reports``) reports for operators, and (from
+``review``) the reviewer's path."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
 from steelyard.api.auth import Credential, actor_of, credential_router
 from steelyard.api.deps import json_body
-from steelyard.api.native import auth, reports
+from steelyard.api.native import auth, reports, review
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
@@ -35,6 +36,8 @@ router = credential_router(Credential.SESSION, prefix="/api")
 router.include_router(auth.router)
 # Reports for operators and customers (an API key or an operator's session).
 router.include_router(reports.router)
+# The reviewer's path (a reviewer's, manager's, admin's or owner's session).
+router.include_router(review.router)
 
 
 @router.post(
