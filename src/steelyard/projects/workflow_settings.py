@@ -14,13 +14,15 @@ create records what a task needs) and ``workflow`` (which acts on it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from steelyard.errors import ValidationError
 
 #: Params keys that are workflow settings rather than task defaults.
-KEYS = ("pipeline", "consensus_attempts", "redundancy")
+KEYS = ("pipeline", "consensus_attempts", "redundancy", "worker_quality")
+#: The keys a ``pipeline`` sent in a ``setParams`` replaces.
+REDUNDANCY_KEYS = ("pipeline", "consensus_attempts", "redundancy")
 PIPELINES = ("standard_task", "consensus_task")
 #: The most labels one task may ask for.
 MAX_LABELS = 25
@@ -41,9 +43,23 @@ class Redundancy:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerQuality:
+    """When a worker is paused from the project for their accuracy on gold
+    (``workflow.worker_quality``): once at least ``min_gold`` of their most recent ``window``
+    gold answers are in, and the upper end of the 95% interval of their accuracy is below
+    ``min_accuracy`` (we are at least 97.5% sure they are below it, not merely unlucky)."""
+
+    min_accuracy: float
+    min_gold: int = 10
+    window: int = 200
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowSettings:
     pipeline: str
     redundancy: Redundancy
+    #: None: nobody is paused for quality in this project.
+    worker_quality: WorkerQuality | None = None
 
 
 #: One label per task.
@@ -63,6 +79,60 @@ def read(params: dict[str, Any], *, prefix: str = "params.") -> WorkflowSettings
     """The settings ``params`` hold, checked; errors name the field (``params.pipeline``)."""
     if not any(key in params for key in KEYS):
         return DEFAULT
+    settings = _pipeline(params, prefix)
+    quality = worker_quality(params, prefix=prefix)
+    return settings if quality is None else replace(settings, worker_quality=quality)
+
+
+#: The most gold answers a pause check weighs (the most recent): it bounds the check's work
+#: inside the gold submit's write, and lets a worker who improved leave old mistakes behind.
+MAX_QUALITY_WINDOW = 1000
+
+
+def worker_quality(params: dict[str, Any], *, prefix: str = "params.") -> WorkerQuality | None:
+    """``params.worker_quality`` = ``{"min_accuracy": 0.7, "min_gold": 10, "window": 200}``
+    (``min_accuracy`` required, the rest optional), checked; ``None`` when absent."""
+    field = f"{prefix}worker_quality"
+    value = params.get("worker_quality")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError(
+            f"{field} must be an object {{min_accuracy, min_gold, window}}.", field=field
+        )
+    unknown = sorted(set(value) - {"min_accuracy", "min_gold", "window"})
+    if unknown:
+        name = f"{field}.{unknown[0]}"
+        raise ValidationError(f"{name} is not a setting.", field=name)
+    threshold = value.get("min_accuracy")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0.0 < float(threshold) <= 1.0
+    ):
+        raise ValidationError(
+            f"{field}.min_accuracy must be a number in (0, 1].", field=f"{field}.min_accuracy"
+        )
+    min_gold = _whole(value.get("min_gold", 10), f"{field}.min_gold", 1, MAX_QUALITY_WINDOW)
+    window = _whole(
+        value.get("window", max(200, min_gold)), f"{field}.window", 1, MAX_QUALITY_WINDOW
+    )
+    if window < min_gold:
+        raise ValidationError(
+            f"{field}.window must be at least min_gold ({min_gold}).", field=f"{field}.window"
+        )
+    return WorkerQuality(float(threshold), min_gold, window)
+
+
+def _whole(value: Any, field: str, least: int, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        raise ValidationError(
+            f"{field} must be a whole number from {least} to {most}.", field=field
+        )
+    return value
+
+
+def _pipeline(params: dict[str, Any], prefix: str) -> WorkflowSettings:
     pipeline = params.get("pipeline", "standard_task")
     if pipeline not in PIPELINES:
         raise ValidationError(
@@ -129,11 +199,11 @@ def task_defaults(params: dict[str, Any]) -> dict[str, Any]:
 
 def superseded(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
     """``current`` params without the workflow settings that ``sent`` (a ``setParams``) replaces:
-    a pipeline replaces them all (``standard_task`` after ``consensus_task`` drops
-    ``consensus_attempts`` rather than contradicting it); fixed and adaptive redundancy replace
-    each other."""
+    a pipeline replaces the redundancy settings (``standard_task`` after ``consensus_task``
+    drops ``consensus_attempts`` rather than contradicting it); fixed and adaptive redundancy
+    replace each other. ``worker_quality`` stays unless sent (a key sent replaces its whole)."""
     if "pipeline" in sent:
-        return task_defaults(current)
+        return {k: v for k, v in current.items() if k not in REDUNDANCY_KEYS}
     drop = {"consensus_attempts": "redundancy", "redundancy": "consensus_attempts"}
     gone = {drop[key] for key in drop if key in sent}
     return {k: v for k, v in current.items() if k not in gone} if gone else current

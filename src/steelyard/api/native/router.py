@@ -16,7 +16,7 @@ from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
 from steelyard.api.auth import Credential, actor_of, credential_router
 from steelyard.api.deps import json_body
-from steelyard.api.native import auth, reports
+from steelyard.api.native import auth, quality, reports
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
@@ -35,6 +35,9 @@ router = credential_router(Credential.SESSION, prefix="/api")
 router.include_router(auth.router)
 # Reports for operators and customers (an API key or an operator's session).
 router.include_router(reports.router)
+# Worker quality: my record and appeal (session); pauses for operators.
+router.include_router(quality.worker)
+router.include_router(quality.operator)
 
 
 @router.post(
