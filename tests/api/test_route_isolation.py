@@ -133,16 +133,16 @@ class World:
 
     def pause(self) -> str:
         """A pause of A's (fresh) signed-in worker, from a project of A's that pauses below
-        70% from two gold answers."""
+        70% from four gold answers."""
         email = self.fresh_worker_of_a()
         project = f"wq-{uuid.uuid4().hex[:8]}"
         categorization_project(
-            self.http, self.a.live_key, project, worker_quality={"min_accuracy": 0.7, "min_gold": 2}
+            self.http, self.a.live_key, project, worker_quality={"min_accuracy": 0.7, "min_gold": 4}
         )
         pid = project_id(self.db, self.a.org_id, project)
         user = user_id(self.db, email)
         opened = None
-        for _ in range(2):
+        for _ in range(4):
             item = gold_item(self.http, self.a.live_key, project)
             opened = answer_gold(self.db, self.a.org_id, pid, item, user, "dog", "cat")
         assert opened is not None

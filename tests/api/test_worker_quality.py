@@ -229,7 +229,8 @@ def test_the_worker_sees_their_record_mistakes_and_pause(floor: Floor) -> None:
     assert "0 of 4" in shown["reason"] and "70%" in shown["reason"]
     evidence = shown["evidence"]
     assert (evidence["answered"], evidence["correct"], evidence["min_accuracy"]) == (4, 0, 0.7)
-    assert evidence["interval"]["high"] < 0.7
+    assert evidence["interval"]["high"] < evidence["pause_bound"]["high"] < 0.7
+    assert evidence["pause_bound"]["level"] == 0.99 and evidence["since"] is None
     assert {i["item"] for i in evidence["items"]} == set(floor.items[:4])
     assert pause in shown["how_to_appeal"]
     # The gold items they got wrong, as they saw them, with the right answer.
@@ -394,3 +395,27 @@ def test_another_organization_sees_nothing(floor: Floor, other_org: Org) -> None
     assert r.status_code == 404 and r.json()["error"]["field"] == "project"
     # The pause is untouched.
     assert floor.quality(headers, floor.strict)[0]["pause"]["status"] == "paused"
+
+
+def test_a_new_threshold_applies_to_the_gold_already_answered(floor: Floor) -> None:
+    poor, headers = floor.worker()
+    good, _ = floor.worker()
+    open_id = project_id(floor.db, floor.org.org_id, floor.open)
+    for _ in range(5):
+        item = gold_item(floor.http, floor.org.live_key, floor.open)
+        assert answer_gold(floor.db, floor.org.org_id, open_id, item, poor, "dog", "cat") is None
+        assert answer_gold(floor.db, floor.org.org_id, open_id, item, good, "cat", "cat") is None
+    assert floor.quality(headers, floor.open)[0]["pause"] is None
+    r = floor.http.post(
+        f"/v1/projects/{floor.open}/setParams",
+        json={"worker_quality": SETTING},
+        auth=auth(floor.org.live_key),
+    )
+    assert r.status_code == 200, r.text
+    shown = floor.quality(headers, floor.open)[0]["pause"]
+    assert shown is not None and shown["status"] == "paused"
+    assert shown["evidence"]["answered"] == 5
+    listed = floor.http.get(
+        "/api/pauses", params={"project": floor.open}, auth=auth(floor.org.live_key)
+    )
+    assert [p["evidence"]["correct"] for p in listed.json()] == [0]  # only the poor worker

@@ -46,8 +46,9 @@ class Redundancy:
 class WorkerQuality:
     """When a worker is paused from the project for their accuracy on gold
     (``workflow.worker_quality``): once at least ``min_gold`` of their most recent ``window``
-    gold answers are in, and the upper end of the 95% interval of their accuracy is below
-    ``min_accuracy`` (we are at least 97.5% sure they are below it, not merely unlucky)."""
+    gold answers are in, and the upper end of the 99% interval of their accuracy is below
+    ``min_accuracy`` (``quality.gold.falls_short``: sure they are below it, not merely
+    unlucky)."""
 
     min_accuracy: float
     min_gold: int = 10

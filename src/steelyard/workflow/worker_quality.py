@@ -9,10 +9,10 @@ lifted worker needs ``min_gold`` fresh answers before they can be paused anew.
 
 The pause (``after_gold_answer``, run after each scored gold answer in the submit's write):
 when the project sets ``params.worker_quality`` and the worker's window falls short of it with
-confidence (``quality.gold.falls_short``: ``min_gold`` answers in, and the interval's upper end
-below ``min_accuracy``), a ``WorkerPause`` opens with a plain-language reason and the evidence
-(counts, accuracy, interval, threshold, and every gold answer it rests on). It blocks the
-project's live tasks (``eligibility.work_scope``) while ``paused``, ``appealed`` or
+confidence (``quality.gold.falls_short``: ``min_gold`` answers in, and the upper end of their
+99% interval below ``min_accuracy``), a ``WorkerPause`` opens with a plain-language reason and
+the evidence (counts, accuracy, interval, threshold, and every gold answer it rests on). It
+blocks the project's live tasks (``eligibility.work_scope``) while ``paused``, ``appealed`` or
 ``upheld``; ``workflow.pauses`` handles the appeal and the decision.
 """
 
@@ -29,11 +29,18 @@ from sqlalchemy.orm import Session
 
 from steelyard.accounts.models import User
 from steelyard.db.base import new_id
+from steelyard.db.engine import Database
 from steelyard.errors import ValidationError
 from steelyard.projects import workflow_settings
 from steelyard.projects.models import Project
 from steelyard.projects.workflow_settings import WorkerQuality
-from steelyard.quality.gold import GoldAccuracy, falls_short, gold_accuracy
+from steelyard.quality.gold import (
+    PAUSE_LEVEL,
+    GoldAccuracy,
+    falls_short,
+    gold_accuracy,
+    pause_bound,
+)
 from steelyard.timefmt import iso
 from steelyard.workflow.models import QualityAnswer, WorkerPause
 
@@ -73,16 +80,21 @@ def project_setting(session: Session, org_id: str, project_id: str) -> WorkerQua
         return None
 
 
+def last_lift_statement(org_id: str, project_id: str, user_id: str) -> Any:
+    """When the worker's last pause in the project was lifted (a seek on
+    ``ix_worker_pauses_org_status``)."""
+    return select(func.max(WorkerPause.decided_at)).where(
+        WorkerPause.org_id == org_id,
+        WorkerPause.status == literal_column("'lifted'"),
+        WorkerPause.project_id == project_id,
+        WorkerPause.user_id == user_id,
+    )
+
+
 def window_start(session: Session, org_id: str, project_id: str, user_id: str) -> datetime | None:
     """When the worker's evidence window began: their last lifted pause's decision, if any."""
-    return session.scalar(
-        select(func.max(WorkerPause.decided_at)).where(
-            WorkerPause.org_id == org_id,
-            WorkerPause.project_id == project_id,
-            WorkerPause.user_id == user_id,
-            WorkerPause.status == "lifted",
-        )
-    )
+    started: datetime | None = session.scalar(last_lift_statement(org_id, project_id, user_id))
+    return started
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +149,10 @@ def gold_record(
     return GoldRecord(since, window, answers, gold_accuracy(right, len(answers)))
 
 
-def blocking_pause(
-    session: Session, org_id: str, project_id: str, user_id: str
-) -> WorkerPause | None:
-    return session.scalar(
+def blocking_pause_statement(org_id: str, project_id: str, user_id: str) -> Any:
+    """The worker's pause that blocks them from the project, newest first (a seek per blocking
+    status on ``ix_worker_pauses_org_status``)."""
+    return (
         select(WorkerPause)
         .where(
             WorkerPause.org_id == org_id,
@@ -153,20 +165,30 @@ def blocking_pause(
     )
 
 
+def blocking_pause(
+    session: Session, org_id: str, project_id: str, user_id: str
+) -> WorkerPause | None:
+    pause: WorkerPause | None = session.scalar(
+        blocking_pause_statement(org_id, project_id, user_id)
+    )
+    return pause
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def reason_text(record: GoldRecord, setting: WorkerQuality) -> str:
     acc = record.accuracy
+    bound = pause_bound(acc)
     return (
         f"On the project's check questions (tasks whose right answer is known) you answered "
         f"{acc.correct} of {acc.answered} right ({_percent(acc.accuracy)}). The project asks for "
         f"at least {_percent(setting.min_accuracy)}, and even the most favourable reading of "
-        f"your answers ({_percent(acc.high)}, the top of the {100 * acc.level:.0f}% interval "
-        f"{_percent(acc.low)}-{_percent(acc.high)}) is below that, so you are paused from this "
-        "project. You can see the questions you got wrong with their right answers, and appeal; "
-        "someone other than you decides."
+        f"your answers (up to {_percent(bound)}, the top of their {100 * PAUSE_LEVEL:.0f}% "
+        "interval) is below that, so you are paused from this project. You can see the "
+        "questions you got wrong with their right answers, and appeal; someone other than you "
+        "decides."
     )
 
 
@@ -177,12 +199,13 @@ def evidence_doc(record: GoldRecord, setting: WorkerQuality) -> dict[str, Any]:
         "correct": acc.correct,
         "accuracy": acc.accuracy,
         "interval": {"low": acc.low, "high": acc.high, "level": acc.level, "method": acc.method},
+        "pause_bound": {"high": pause_bound(acc), "level": PAUSE_LEVEL, "method": acc.method},
         "min_accuracy": setting.min_accuracy,
         "min_gold": setting.min_gold,
         "window": setting.window,
         "since": iso(record.since) if record.since is not None else None,
-        "rule": "paused when at least min_gold gold answers are in and the interval's upper "
-        "end is below min_accuracy",
+        "rule": f"paused when at least min_gold gold answers are in and the upper end of their "
+        f"{100 * PAUSE_LEVEL:.0f}% interval (pause_bound) is below min_accuracy",
         "items": [
             {
                 "answer_id": a.answer_id,
@@ -315,3 +338,33 @@ def project_summary(session: Session, org_id: str, project_id: str) -> dict[str,
 def _accuracy(tally: list[int] | None) -> GoldAccuracy:
     answered, right = tally or (0, 0)
     return gold_accuracy(right, answered)
+
+
+#: Workers rechecked per write when a project's setting changes (each a few index seeks).
+RECHECK_CHUNK = 100
+
+
+def recheck_project(db: Database, org_id: str, project_id: str, now: datetime) -> int:
+    """Check every worker with gold answers in the project against its (new) setting, as a
+    gold answer would, in short writes of ``RECHECK_CHUNK`` workers; returns the pauses
+    opened. Run after ``params.worker_quality`` changes: a stricter setting pauses those now
+    short of it; a looser one lifts nobody (a person decides that, on appeal)."""
+    with db.unit_of_work(write=False) as session:
+        users = list(
+            session.scalars(
+                select(QualityAnswer.user_id)
+                .where(
+                    QualityAnswer.project_id == project_id,
+                    QualityAnswer.org_id == org_id,
+                    QualityAnswer.kind == "evaluation",
+                )
+                .distinct()
+                .order_by(QualityAnswer.user_id)
+            )
+        )
+    opened = 0
+    for start in range(0, len(users), RECHECK_CHUNK):
+        with db.unit_of_work() as session:
+            for user_id in users[start : start + RECHECK_CHUNK]:
+                opened += after_gold_answer(session, org_id, project_id, user_id, now) is not None
+    return opened
