@@ -4,7 +4,9 @@ the decision by someone else, the lift, the worker table, and scoping to org and
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 from steelyard.db.engine import Database
+from steelyard.workflow import worker_quality
 from tests.api.helpers import auth, login, make_worker
 from tests.api.quality_helpers import (
     answer_gold,
@@ -231,7 +234,10 @@ def test_the_worker_sees_their_record_mistakes_and_pause(floor: Floor) -> None:
     assert (evidence["answered"], evidence["correct"], evidence["min_accuracy"]) == (4, 0, 0.7)
     assert evidence["interval"]["high"] < evidence["pause_bound"]["high"] < 0.7
     assert evidence["pause_bound"]["level"] == 0.99 and evidence["since"] is None
-    assert {i["item"] for i in evidence["items"]} == set(floor.items[:4])
+    # The worker sees their answers by the assignment ids they were shown, not the items' ids.
+    assert len(evidence["items"]) == 4 and all("item" not in i for i in evidence["items"])
+    shown_ids = {m["assignment_id"] for m in strict["mistakes"]}
+    assert {i["answer_id"] for i in evidence["items"]} <= shown_ids
     assert pause in shown["how_to_appeal"]
     # The gold items they got wrong, as they saw them, with the right answer.
     wrong = strict["mistakes"]
@@ -274,6 +280,7 @@ def test_appeal_and_a_decision_by_someone_else_lift_the_pause(floor: Floor) -> N
     listed = floor.http.get("/api/pauses", params={"status": "appealed"}, headers=manager)
     assert listed.status_code == 200, listed.text
     row = next(p for p in listed.json() if p["id"] == pause)
+    assert {i["item"] for i in row["evidence"]["items"]} == set(floor.items[:4])  # operators
     assert row["project"] == floor.strict and row["appeal"] == "The images were blurry."
     assert row["evidence"]["answered"] == 4 and row["decided_by"] is None
     keyed = floor.http.get(
@@ -419,3 +426,62 @@ def test_a_new_threshold_applies_to_the_gold_already_answered(floor: Floor) -> N
         "/api/pauses", params={"project": floor.open}, auth=auth(floor.org.live_key)
     )
     assert [p["evidence"]["correct"] for p in listed.json()] == [0]  # only the poor worker
+
+
+def test_two_deciders_at_once_one_wins(floor: Floor) -> None:
+    """Each transition is a compare-and-set on the status it leaves: of two managers deciding
+    the same appeal the same way at the same moment, one decides and the other is told it is
+    decided. (A lift racing an uphold may follow it: an upheld pause can be lifted.)"""
+    deciders = [floor.worker("manager")[1] for _ in range(2)]
+    for decision in ("uphold", "lift", "uphold", "lift"):
+        worker, headers = floor.worker()
+        pause = _pause_down(floor, worker)
+        r = floor.http.post(
+            f"/api/work/pauses/{pause}/appeal", json={"appeal": "please"}, headers=headers
+        )
+        assert r.status_code == 200, r.text
+        barrier = threading.Barrier(2)
+
+        def decide(
+            who: dict[str, str],
+            decision: str,
+            pause_id: str = pause,
+            barrier: threading.Barrier = barrier,
+        ) -> tuple[int, str]:
+            barrier.wait()
+            r = floor.http.post(
+                f"/api/pauses/{pause_id}/decide",
+                json={"decision": decision, "comment": "looked at it"},
+                headers=who,
+            )
+            return r.status_code, decision
+
+        with ThreadPoolExecutor(2) as pool:
+            results = sorted(pool.map(decide, deciders, [decision] * 2))
+        assert [code for code, _ in results] == [200, 409], results
+        shown = floor.quality(headers, floor.strict)[0]["pause"]
+        expected = {"lift": "lifted", "uphold": "upheld"}[decision]
+        assert (shown["status"] if shown else "lifted") == expected
+
+
+def test_one_open_pause_per_worker_and_project(floor: Floor) -> None:
+    """Two checks that both found the worker short open one pause: the second insert meets the
+    partial unique index and does nothing (on PostgreSQL through ON CONFLICT's inference of
+    that partial index)."""
+    worker, _ = floor.worker()
+    now = datetime.now(UTC)
+    with floor.db.unit_of_work() as session:
+        first = worker_quality.open_pause(
+            session, floor.org.org_id, floor.strict_id, worker, reason="r", evidence={}, now=now
+        )
+        second = worker_quality.open_pause(
+            session, floor.org.org_id, floor.strict_id, worker, reason="r", evidence={}, now=now
+        )
+        assert first is not None and second is None
+        # Closed pauses do not count: once lifted, a new one may open.
+        first.status = "lifted"
+        session.flush()
+        third = worker_quality.open_pause(
+            session, floor.org.org_id, floor.strict_id, worker, reason="r", evidence={}, now=now
+        )
+        assert third is not None and third.id != first.id

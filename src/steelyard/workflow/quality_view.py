@@ -127,12 +127,13 @@ def _project(
         "pause": pause_for_worker(pause) if pause is not None else None,
         "mistakes": [
             {
+                "assignment_id": answer_id,
                 "task": quality_task_for_worker(item, project_name=name),
                 "your_answer": response,
                 "right_answer": item.expected_response,
                 "submitted_at": iso(at),
             }
-            for item, response, correct, at in rows
+            for answer_id, item, response, correct, at in rows
             if not correct
         ][:MAX_MISTAKES],
     }
@@ -140,12 +141,16 @@ def _project(
 
 def _answers_with_items(
     session: Session, actor: Actor, answer_ids: list[str]
-) -> list[tuple[QualityTask, Any, bool, Any]]:
+) -> list[tuple[str, QualityTask, Any, bool, Any]]:
     if not answer_ids:
         return []
     rows = session.execute(
         select(
-            QualityTask, QualityAnswer.response, QualityAnswer.correct, QualityAnswer.submitted_at
+            QualityAnswer.id,
+            QualityTask,
+            QualityAnswer.response,
+            QualityAnswer.correct,
+            QualityAnswer.submitted_at,
         )
         .join(QualityTask, QualityTask.id == QualityAnswer.quality_task_id)
         .where(
@@ -155,7 +160,7 @@ def _answers_with_items(
         )
         .order_by(QualityAnswer.submitted_at.desc(), QualityAnswer.id.desc())
     )
-    return [(item, response, bool(correct), at) for item, response, correct, at in rows]
+    return [(a, item, response, bool(correct), at) for a, item, response, correct, at in rows]
 
 
 def _shown(code: str) -> str:
@@ -163,10 +168,10 @@ def _shown(code: str) -> str:
     return ", ".join(code.split("\x1f"))
 
 
-def _confusion(rows: list[tuple[QualityTask, Any, bool, Any]]) -> dict[str, Any]:
+def _confusion(rows: list[tuple[str, QualityTask, Any, bool, Any]]) -> dict[str, Any]:
     """Per question of categorical gold: expected (rows) against given (columns)."""
     pairs: dict[str, list[tuple[str, str]]] = {}
-    for item, response, _, _ in rows:
+    for _, item, response, _, _ in rows:
         if registry.get(item.type).aggregator != "categorical":
             continue
         expected = categorical_answers(item.expected_response)
@@ -197,13 +202,24 @@ def _model(session: Session, project_id: str, user_id: str) -> dict[str, Any] | 
     }
 
 
+def _evidence_for_worker(evidence: dict[str, Any]) -> dict[str, Any]:
+    # Each answer by the assignment id the worker saw, not by the gold item's id: item ids are
+    # shared by every worker given the item, so a list of them would help workers spot gold.
+    items = [
+        {k: v for k, v in item.items() if k != "item"}
+        for item in evidence.get("items", [])
+        if isinstance(item, dict)
+    ]
+    return {**evidence, "items": items}
+
+
 def pause_for_worker(pause: WorkerPause) -> dict[str, Any]:
     """A pause as its worker sees it (the decider is not named to them)."""
     doc: dict[str, Any] = {
         "id": pause.id,
         "status": pause.status,
         "reason": pause.reason,
-        "evidence": pause.evidence,
+        "evidence": _evidence_for_worker(pause.evidence or {}),
         "created_at": iso(pause.created_at),
         "appeal": pause.appeal,
         "appealed_at": iso(pause.appealed_at) if pause.appealed_at else None,

@@ -236,20 +236,42 @@ def after_gold_answer(
         record.accuracy, min_accuracy=setting.min_accuracy, min_gold=setting.min_gold
     ):
         return None
-    values = {
-        "id": new_id(),
-        "org_id": org_id,
-        "project_id": project_id,
-        "user_id": user_id,
-        "status": "paused",
-        "reason": reason_text(record, setting),
-        "evidence": evidence_doc(record, setting),
-        "created_at": now,
-    }
+    return open_pause(
+        session,
+        org_id,
+        project_id,
+        user_id,
+        reason=reason_text(record, setting),
+        evidence=evidence_doc(record, setting),
+        now=now,
+    )
+
+
+def open_pause(
+    session: Session,
+    org_id: str,
+    project_id: str,
+    user_id: str,
+    *,
+    reason: str,
+    evidence: dict[str, Any],
+    now: datetime,
+) -> WorkerPause | None:
+    """Insert a ``paused`` pause unless the worker already has an open one in the project
+    (the partial unique index decides, so two concurrent checks open one pause)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     inserted = session.execute(
         dialect.insert(WorkerPause)
-        .values(**values)
+        .values(
+            id=new_id(),
+            org_id=org_id,
+            project_id=project_id,
+            user_id=user_id,
+            status="paused",
+            reason=reason,
+            evidence=evidence,
+            created_at=now,
+        )
         .on_conflict_do_nothing(
             index_elements=["project_id", "user_id"], index_where=_OPEN_PREDICATE
         )
