@@ -12,12 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from steelyard.db.engine import Database
-from steelyard.workflow import worker_quality
+from steelyard.quality.adaptive import WorkerModel
+from steelyard.workflow import worker_models, worker_quality
 from tests.api.helpers import auth, login, make_worker
 from tests.api.quality_helpers import (
+    CATEGORIES,
     answer_gold,
     categorization_project,
     gold_item,
@@ -485,3 +488,33 @@ def test_one_open_pause_per_worker_and_project(floor: Floor) -> None:
             session, floor.org.org_id, floor.strict_id, worker, reason="r", evidence={}, now=now
         )
         assert third is not None and third.id != first.id
+
+
+def test_the_project_models_estimate_is_shown_beside_gold(floor: Floor) -> None:
+    """Where the project's worker model is fitted, the worker sees its estimate of them too,
+    labelled as the model's (all labels), not gold; a worker the fit did not see gets the
+    pooled default, and says so."""
+    seen, headers = floor.worker()
+    _, unseen_headers = floor.worker()
+    floor.answer(seen, "cat", 0)
+    model = WorkerModel.from_confusions(
+        CATEGORIES,
+        [0.5, 0.3, 0.2],
+        {seen: [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]]},
+        default_confusion=np.full((3, 3), 1 / 3),
+    )
+    with floor.db.unit_of_work() as session:
+        worker_models.write(
+            session, floor.org.org_id, floor.strict_id, model, 40, datetime.now(UTC)
+        )
+    estimate = floor.quality(headers, floor.strict)[0]["model_estimate"]
+    assert estimate["fitted_on_you"] is True and "not gold" in estimate["source"]
+    assert estimate["classes"] == CATEGORIES
+    assert estimate["accuracy"] == pytest.approx(0.5 * 0.9 + 0.3 * 0.8 + 0.2 * 0.6, abs=1e-3)
+    assert estimate["confusion"][0][0] == pytest.approx(0.9, abs=1e-3)
+    # No labels, gold or pause anywhere: nothing listed, unless the project is asked for.
+    assert floor.quality(unseen_headers) == []
+    other = floor.quality(unseen_headers, floor.strict)
+    assert other[0]["gold"]["answered"] == 0 and other[0]["gold"]["accuracy"] is None
+    assert other[0]["model_estimate"]["fitted_on_you"] is False
+    assert other[0]["model_estimate"]["accuracy"] == pytest.approx(1 / 3, abs=1e-3)
