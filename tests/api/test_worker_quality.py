@@ -355,6 +355,8 @@ def test_an_upheld_pause_keeps_blocking_until_lifted(floor: Floor) -> None:
     assert floor.answer(worker, "dog", 4) is None
     r = floor.http.post(decide, json={"decision": "lift"}, headers=manager)
     assert r.status_code == 200 and r.json()["status"] == "lifted"
+    (earlier,) = r.json()["evidence"]["earlier_decisions"]  # the uphold stays on the record
+    assert (earlier["status"], earlier["decision"]) == ("upheld", "Too many errors.")
     floor.task(floor.strict)
     assert (
         floor.http.post(
@@ -433,10 +435,11 @@ def test_a_new_threshold_applies_to_the_gold_already_answered(floor: Floor) -> N
 
 def test_two_deciders_at_once_one_wins(floor: Floor) -> None:
     """Each transition is a compare-and-set on the status it leaves: of two managers deciding
-    the same appeal the same way at the same moment, one decides and the other is told it is
-    decided. (A lift racing an uphold may follow it: an upheld pause can be lifted.)"""
+    the same appeal at the same moment, one decides and the other is told it was decided
+    meanwhile (even a lift, which could follow an uphold: nobody decides on a state they did
+    not see)."""
     deciders = [floor.worker("manager")[1] for _ in range(2)]
-    for decision in ("uphold", "lift", "uphold", "lift"):
+    for decisions in (("uphold", "uphold"), ("lift", "lift"), ("lift", "uphold")):
         worker, headers = floor.worker()
         pause = _pause_down(floor, worker)
         r = floor.http.post(
@@ -460,10 +463,10 @@ def test_two_deciders_at_once_one_wins(floor: Floor) -> None:
             return r.status_code, decision
 
         with ThreadPoolExecutor(2) as pool:
-            results = sorted(pool.map(decide, deciders, [decision] * 2))
+            results = sorted(pool.map(decide, deciders, decisions))
         assert [code for code, _ in results] == [200, 409], results
         shown = floor.quality(headers, floor.strict)[0]["pause"]
-        expected = {"lift": "lifted", "uphold": "upheld"}[decision]
+        expected = {"lift": "lifted", "uphold": "upheld"}[results[0][1]]
         assert (shown["status"] if shown else "lifted") == expected
 
 

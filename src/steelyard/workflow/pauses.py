@@ -5,7 +5,9 @@ lift an upheld one later (it stays blocking until then). Upholding needs an appe
 cannot close a pause before the worker has had their say. The decider is a person (a manager,
 admin or owner signed in), never the paused worker; an API key cannot decide, since
 ``decided_by`` must name someone. Every transition is a compare-and-set on the status it
-leaves, with its timestamp, so two deciders (or an appeal racing a decision) cannot both win.
+leaves (the one the decider saw), with its timestamp, so two deciders (or an appeal racing a
+decision) cannot both win, and nobody decides on a state they did not see. Lifting an upheld
+pause keeps the uphold in the evidence (``earlier_decisions``).
 
 A lift restarts the worker's evidence window (``worker_quality.window_start``).
 """
@@ -23,6 +25,7 @@ from steelyard.accounts.models import User
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import Forbidden, InvalidState, NotFound, ValidationError
 from steelyard.projects.models import Project
+from steelyard.timefmt import iso
 from steelyard.workflow.models import WorkerPause
 
 STATUSES = ("paused", "appealed", "lifted", "upheld")
@@ -109,25 +112,52 @@ def decide(session: Session, actor: Actor, pause_id: str, body: Any, now: dateti
         raise ValidationError("'decision' must be 'lift' or 'uphold'.", field="decision")
     comment = _text(body.get("comment"), "comment", required=decision == "uphold")
     leaves, enters = DECISIONS[decision]
+    seen = pause.status
+    if seen not in leaves:
+        raise _undecidable(seen, decision, leaves)
+    values: dict[str, Any] = {
+        "status": enters,
+        "decided_by": actor.user_id,
+        "decided_at": now,
+        "decision": comment,
+    }
+    if pause.decided_at is not None:
+        # Lifting an upheld pause: the uphold stays on the record.
+        evidence = dict(pause.evidence or {})
+        evidence["earlier_decisions"] = [
+            *evidence.get("earlier_decisions", []),
+            {
+                "status": seen,
+                "decided_by": pause.decided_by,
+                "decided_at": iso(pause.decided_at),
+                "decision": pause.decision,
+            },
+        ]
+        values["evidence"] = evidence
+    # The status the decider saw, not any it may leave: a decision made on a pause that moved
+    # meanwhile (say, upheld by someone else) is refused, to be made again knowingly.
     moved = session.execute(
         update(WorkerPause)
         .where(
             WorkerPause.id == pause.id,
             WorkerPause.org_id == actor.org_id,
-            WorkerPause.status.in_(leaves),
+            WorkerPause.status == seen,
         )
-        .values(status=enters, decided_by=actor.user_id, decided_at=now, decision=comment)
+        .values(**values)
         .returning(WorkerPause.id)
         .execution_options(synchronize_session=False)
     ).first()
     session.refresh(pause)
     if moved is None:
-        raise InvalidState(
-            f"This pause is {pause.status}; '{decision}' applies to a pause that is "
-            f"{' or '.join(leaves)}.",
-            field="pause_id",
-        )
+        raise _undecidable(pause.status, decision, leaves)
     return pause
+
+
+def _undecidable(status: str, decision: str, leaves: tuple[str, ...]) -> InvalidState:
+    return InvalidState(
+        f"This pause is {status}; '{decision}' applies to a pause that is {' or '.join(leaves)}.",
+        field="pause_id",
+    )
 
 
 def _org_pause(session: Session, actor: Actor, pause_id: str) -> WorkerPause:
