@@ -36,6 +36,10 @@ V1_PATHS = {
     "/api/projects/{name}/agreement": {"get"},
     "/api/projects/{name}/workers": {"get"},
     "/api/tasks/{task_id}/labels": {"get"},
+    "/api/work/quality": {"get"},
+    "/api/work/pauses/{pause_id}/appeal": {"post"},
+    "/api/pauses": {"get"},
+    "/api/pauses/{pause_id}/decide": {"post"},
 }
 
 

@@ -318,8 +318,9 @@ def test_worker_table(shop: Shop, db: Database) -> None:
     assert (rows[idle]["labels"], rows[idle]["assignments"], rows[idle]["expired"]) == (0, 1, 1)
     assert rows[ann]["mean_active_seconds"] >= 0.0
     assert rows[idle]["mean_active_seconds"] is None
-    for row in rows.values():
-        assert row["gold_accuracy"] is None
+    for row in rows.values():  # no gold answered (tests/api/test_worker_quality.py has some)
+        assert (row["gold_accuracy"], row["gold_answered"], row["gold_interval"]) == (None, 0, None)
+        assert row["pause"] is None
     assert any("gold" in note for note in body["notes"])
     # A project of the same organization with no work yet has an empty table.
     assert shop.ok("GET", f"/api/projects/{shop.project('quiet')}/workers")["workers"] == []

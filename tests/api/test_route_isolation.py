@@ -25,6 +25,13 @@ from steelyard.accounts import service as accounts
 from steelyard.api.auth import Credential, credential_router, route_table
 from steelyard.db.engine import Database
 from tests.api.helpers import BOXES, IMAGE, auth, login, make_worker
+from tests.api.quality_helpers import (
+    answer_gold,
+    categorization_project,
+    gold_item,
+    project_id,
+    user_id,
+)
 from tests.conftest import LiveServer, Org
 
 #: Query parameters that name an object (filters by value, such as tags, do not).
@@ -121,6 +128,30 @@ class World:
         if org.org_id not in self._workers:
             self._workers[org.org_id] = login(self.http, make_worker(self.db, org.org_id))
         return self._workers[org.org_id]
+
+    def fresh_worker_of_a(self) -> str:
+        """Sign A's calls in as a new worker of A's own (the cases above may leave
+        ``worker(a)`` signed in to another organization); returns the email."""
+        email = make_worker(self.db, self.a.org_id)
+        self._workers[self.a.org_id] = login(self.http, email)
+        return email
+
+    def pause(self) -> str:
+        """A pause of A's (fresh) signed-in worker, from a project of A's that pauses below
+        70% from four gold answers."""
+        email = self.fresh_worker_of_a()
+        project = f"wq-{uuid.uuid4().hex[:8]}"
+        categorization_project(
+            self.http, self.a.live_key, project, worker_quality={"min_accuracy": 0.7, "min_gold": 4}
+        )
+        pid = project_id(self.db, self.a.org_id, project)
+        user = user_id(self.db, email)
+        opened = None
+        for _ in range(4):
+            item = gold_item(self.http, self.a.live_key, project)
+            opened = answer_gold(self.db, self.a.org_id, pid, item, user, "dog", "cat")
+        assert opened is not None
+        return opened
 
     def operator(self, org: Org) -> dict[str, str]:
         if org.org_id not in self._operators:
@@ -364,6 +395,19 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/tasks/{task_id}/labels"): lambda w: (
         lambda task: [Call(path={"task_id": task}, env=env) for env in ("live", "operator")]
     )(w.labeled_task()),
+    # --- worker quality
+    ("GET", "/api/work/quality"): lambda w: (
+        lambda project: Call(query={"project": project}, env="session")
+    )((w.fresh_worker_of_a(), w.project())[1]),
+    ("POST", "/api/work/pauses/{pause_id}/appeal"): lambda w: Call(
+        path={"pause_id": w.pause()}, json={"appeal": "please"}, env="session"
+    ),
+    ("GET", "/api/pauses"): lambda w: [
+        Call(query={"project": w.project()}, env=env) for env in ("live", "operator")
+    ],
+    ("POST", "/api/pauses/{pause_id}/decide"): lambda w: Call(
+        path={"pause_id": w.pause()}, json={"decision": "lift"}, env="operator"
+    ),
 }
 
 

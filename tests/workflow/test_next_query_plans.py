@@ -93,6 +93,14 @@ def test_work_scope_reads_only_the_open_batches(db: Database) -> None:
     assert "SCAN studio_batch_groups" not in batch_plan, batch_plan
 
 
+@pytest.mark.parametrize("project_id", [None, "p" * 24])
+def test_the_workers_pauses_are_an_index_seek(db: Database, project_id: str | None) -> None:
+    """Read on every next: the worker's blocking pauses, by (org, status) per status."""
+    plan = _plan(db, eligibility.paused_statement(ACTOR, USER, project_id))
+    assert "SCAN" not in plan, plan
+    assert "ix_worker_pauses_org_status (org_id=? AND status=?)" in plan, plan
+
+
 def test_held_lease_is_an_index_seek(db: Database) -> None:
     stmt = select(Assignment).where(
         Assignment.user_id == USER,

@@ -1,4 +1,4 @@
-"""A project's workflow settings (redundancy, review), read from its params.
+"""A project's workflow settings (redundancy, review, worker quality), read from its params.
 
 Scale takes them as project params: ``{"pipeline": "consensus_task", "consensus_attempts": k}``
 asks for k labels per task; ``{"pipeline": "standard_task"}`` or nothing for one. Steelyard adds
@@ -28,7 +28,7 @@ from steelyard.errors import ValidationError
 #: Params keys that set the redundancy (a pipeline replaces them all).
 REDUNDANCY_KEYS = ("pipeline", "consensus_attempts", "redundancy")
 #: Params keys that are workflow settings rather than task defaults.
-KEYS = (*REDUNDANCY_KEYS, "review")
+KEYS = (*REDUNDANCY_KEYS, "review", "worker_quality")
 REVIEW_MODES = ("none", "sampled", "all", "disagreement")
 PIPELINES = ("standard_task", "consensus_task")
 #: The most labels one task may ask for.
@@ -68,10 +68,25 @@ NO_REVIEW = Review()
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerQuality:
+    """When a worker is paused from the project for their accuracy on gold
+    (``workflow.worker_quality``): once at least ``min_gold`` of their most recent ``window``
+    gold answers are in, and the upper end of the 99% interval of their accuracy is below
+    ``min_accuracy`` (``quality.gold.falls_short``: sure they are below it, not merely
+    unlucky)."""
+
+    min_accuracy: float
+    min_gold: int = 10
+    window: int = 200
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowSettings:
     pipeline: str
     redundancy: Redundancy
     review: Review = NO_REVIEW
+    #: None: nobody is paused for quality in this project.
+    worker_quality: WorkerQuality | None = None
 
 
 #: One label per task.
@@ -93,7 +108,58 @@ def read(params: dict[str, Any], *, prefix: str = "params.") -> WorkflowSettings
         return DEFAULT
     review = read_review(params.get("review"), f"{prefix}review")
     settings = _redundancy(params, prefix)
-    return settings if review == NO_REVIEW else replace(settings, review=review)
+    if review != NO_REVIEW:
+        settings = replace(settings, review=review)
+    quality = worker_quality(params, prefix=prefix)
+    return settings if quality is None else replace(settings, worker_quality=quality)
+
+
+#: The most gold answers a pause check weighs (the most recent): it bounds the check's work
+#: inside the gold submit's write, and lets a worker who improved leave old mistakes behind.
+MAX_QUALITY_WINDOW = 1000
+
+
+def worker_quality(params: dict[str, Any], *, prefix: str = "params.") -> WorkerQuality | None:
+    """``params.worker_quality`` = ``{"min_accuracy": 0.7, "min_gold": 10, "window": 200}``
+    (``min_accuracy`` required, the rest optional), checked; ``None`` when absent."""
+    field = f"{prefix}worker_quality"
+    value = params.get("worker_quality")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError(
+            f"{field} must be an object {{min_accuracy, min_gold, window}}.", field=field
+        )
+    unknown = sorted(set(value) - {"min_accuracy", "min_gold", "window"})
+    if unknown:
+        name = f"{field}.{unknown[0]}"
+        raise ValidationError(f"{name} is not a setting.", field=name)
+    threshold = value.get("min_accuracy")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0.0 < float(threshold) <= 1.0
+    ):
+        raise ValidationError(
+            f"{field}.min_accuracy must be a number in (0, 1].", field=f"{field}.min_accuracy"
+        )
+    min_gold = _whole(value.get("min_gold", 10), f"{field}.min_gold", 1, MAX_QUALITY_WINDOW)
+    window = _whole(
+        value.get("window", max(200, min_gold)), f"{field}.window", 1, MAX_QUALITY_WINDOW
+    )
+    if window < min_gold:
+        raise ValidationError(
+            f"{field}.window must be at least min_gold ({min_gold}).", field=f"{field}.window"
+        )
+    return WorkerQuality(float(threshold), min_gold, window)
+
+
+def _whole(value: Any, field: str, least: int, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        raise ValidationError(
+            f"{field} must be a whole number from {least} to {most}.", field=field
+        )
+    return value
 
 
 def _redundancy(params: dict[str, Any], prefix: str) -> WorkflowSettings:
@@ -209,7 +275,8 @@ def superseded(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
     """``current`` params without the workflow settings that ``sent`` (a ``setParams``) replaces:
     a pipeline replaces the redundancy settings (``standard_task`` after ``consensus_task`` drops
     ``consensus_attempts`` rather than contradicting it); fixed and adaptive redundancy replace
-    each other. ``review`` is replaced whole by a ``review`` sent, and kept otherwise."""
+    each other. ``review`` and ``worker_quality`` are replaced whole by the same key sent, and
+    kept otherwise."""
     if "pipeline" in sent:
         return {k: v for k, v in current.items() if k not in REDUNDANCY_KEYS}
     drop = {"consensus_attempts": "redundancy", "redundancy": "consensus_attempts"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steelyard.tasks.models import Task, TaskRow
+from steelyard.tasks.models import QualityTask, Task, TaskRow
 from steelyard.tasktypes import registry
 from steelyard.timefmt import iso
 
@@ -88,6 +88,23 @@ def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[s
     rework = _rework(task)
     if rework is not None:
         doc["rework"] = rework
+    return doc
+
+
+def quality_task_for_worker(
+    task: QualityTask, *, project_name: str | None, instruction: str = ""
+) -> dict[str, Any]:
+    """An evaluation or training task as the worker was shown it: the same allow-list as
+    ``task_for_worker`` (its id is the quality task's; nothing says it was gold there)."""
+    params = task.params or {}
+    doc: dict[str, Any] = {
+        "task_id": task.id,
+        "type": task.type,
+        "instruction": instruction,
+        "params": {k: params[k] for k in registry.get(task.type).worker_params if k in params},
+    }
+    if project_name is not None:
+        doc["project"] = project_name
     return doc
 
 

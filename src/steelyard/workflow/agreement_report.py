@@ -115,7 +115,7 @@ def read_labels(session: Session, actor: Actor, name: str, *, cap: int = MAX_LAB
     # Each response is coded as it arrives and dropped: only its answers are kept.
     # Core on the session's connection: the ORM's row handling was a fifth of the read.
     result = session.connection().execute(stmt)
-    rows = [(seq, user_id, _answers(response)) for seq, user_id, response in result]
+    rows = [(seq, user_id, categorical_answers(response)) for seq, user_id, response in result]
     if len(rows) > cap:
         # The last task may have been cut short: leave all of it out.
         sample.truncated = True
@@ -156,7 +156,7 @@ def labels_statement(actor: Actor, project_id: str, limit: int) -> Any:
     )
 
 
-def _answers(response: Any) -> dict[str, tuple[str, bool]]:
+def categorical_answers(response: Any) -> dict[str, tuple[str, bool]]:
     """A categorical response's answer to each question, coded as text; and whether it picked
     several choices. Picks are sorted so that the same set always codes the same."""
     out: dict[str, tuple[str, bool]] = {}

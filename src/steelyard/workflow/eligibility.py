@@ -2,6 +2,7 @@
 
 Eligibility (Studio's workforce model): a project with no Studio assignments is open to every
 worker of the organization; a project with assignments only to the workers assigned to it; a
+project a worker is paused from for quality (``workflow.worker_quality``) not to them; a
 batch assigned to project groups only to members of at least one of those groups (and, as its
 tasks are its project's, only if the project is open to them). Tasks of a batch in staging or
 paused wait.
@@ -10,8 +11,9 @@ Order: a Studio-prioritized batch (rank 1 first, ``set_priorities``) before any 
 at a time; unprioritized batches and tasks without a batch after them, together; within each,
 higher task ``priority`` first (Scale: the higher the number, the sooner), then the oldest.
 
-``work_scope`` reads what decides this once per call, in two small queries (the organization's
-restricted projects, and its open batches that are held back, prioritized or group-restricted);
+``work_scope`` reads what decides this once per call, in three small queries (the organization's
+restricted projects, the worker's pauses, and its open batches that are held back, prioritized
+or group-restricted);
 ``candidates`` then gives one statement per prioritized batch and one for the rest, each a walk
 of a partial index of the pending tasks in work order (migration 0009), never a sort.
 """
@@ -30,7 +32,8 @@ from steelyard.errors import Forbidden
 from steelyard.projects.models import Batch, Project
 from steelyard.studio.models import BatchGroup, ProjectGroupMember, StudioAssignment
 from steelyard.tasks.models import Task
-from steelyard.workflow.models import Assignment
+from steelyard.workflow import worker_quality
+from steelyard.workflow.models import Assignment, WorkerPause
 
 #: A literal, not a bound parameter: only then can the planners use the partial indexes.
 PENDING: ColumnElement[str] = literal_column("'pending'")
@@ -92,11 +95,26 @@ def scope_statements(actor: Actor, user_id: str, project_id: str | None) -> tupl
     return blocked_stmt, batch_stmt
 
 
+def paused_statement(actor: Actor, user_id: str, project_id: str | None) -> Any:
+    """The projects the worker is paused from for quality (``workflow.worker_quality``), with
+    the reason and the pause: a seek per blocking status on ``ix_worker_pauses_org_status``."""
+    stmt = select(
+        WorkerPause.project_id, WorkerPause.reason, WorkerPause.id, WorkerPause.status
+    ).where(
+        WorkerPause.org_id == actor.org_id,
+        WorkerPause.status.in_(worker_quality.BLOCKING_LITERALS),
+        WorkerPause.user_id == user_id,
+    )
+    if project_id is not None:
+        stmt = stmt.where(WorkerPause.project_id == project_id)
+    return stmt
+
+
 def work_scope(
     session: Session, actor: Actor, user_id: str, project_id: str | None, project_name: str = ""
 ) -> WorkScope:
     """The worker's scope; ``Forbidden`` (naming ``project``) when ``project_id`` is a project
-    assigned to other workers only."""
+    assigned to other workers only, or one the worker is paused from (saying why)."""
     blocked_stmt, batch_stmt = scope_statements(actor, user_id, project_id)
     blocked_projects = tuple(session.scalars(blocked_stmt))
     if project_id is not None and blocked_projects:
@@ -104,6 +122,20 @@ def work_scope(
             f"You are not assigned to project '{project_name}'; ask a manager to assign you.",
             field="project",
         )
+    paused = session.execute(paused_statement(actor, user_id, project_id)).all()
+    if project_id is not None and paused:
+        _, reason, pause_id, status = paused[0]
+        then = {
+            "paused": f"appeal with POST /api/work/pauses/{pause_id}/appeal.",
+            "appealed": "your appeal is waiting for a decision.",
+            "upheld": "your appeal was decided: the pause stands.",
+        }[status]
+        raise Forbidden(
+            f"You are paused from project '{project_name}': {reason} See GET /api/work/quality; "
+            + then,
+            field="project",
+        )
+    blocked_projects += tuple(sorted({row[0] for row in paused} - set(blocked_projects)))
     excluded: list[str] = []
     ranked: list[tuple[int, str]] = []
     blocked = set(blocked_projects)

@@ -24,11 +24,16 @@ from steelyard.errors import NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch
 from steelyard.tasks.models import TASK_STATUSES, Task, TaskCount
+from steelyard.workflow import worker_quality
 from steelyard.workflow.models import Assignment, Label, Review
 from steelyard.workflow.review import DECISIONS, OPEN
 
-#: Gold scoring (issue 8, item 5) does not exist yet; the column is there, empty, saying so.
-GOLD_NOTE = "accuracy on gold is not computed yet: gold scoring is not part of the workflow yet"
+GOLD_NOTE = (
+    "gold_accuracy is the share of right answers on the project's evaluation tasks (gold) since "
+    "the worker's last lifted pause, at most the project's worker_quality.window of the most "
+    "recent; gold_interval is its 95% Jeffreys interval; pause is the status of the worker's "
+    "pause from the project (paused, appealed, upheld) or null"
+)
 
 
 def project_ref(session: Session, actor: Actor, name: str) -> projects.ProjectRef:
@@ -302,8 +307,13 @@ class WorkerRow:
     skipped: int
     #: Mean seconds from lease to submit over the worker's submitted labels.
     mean_active_seconds: float | None
-    #: Accuracy on evaluation (gold) tasks: null until gold scoring exists (see ``notes``).
+    #: Accuracy on evaluation (gold) tasks, null with none answered (see ``notes``).
     gold_accuracy: float | None
+    #: Gold answers weighed (``gold_accuracy``'s denominator) and its 95% interval.
+    gold_answered: int = 0
+    gold_interval: tuple[float, float] | None = None
+    #: The worker's pause from the project for quality (paused, appealed, upheld) or null.
+    pause: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,17 +367,33 @@ def worker_table(session: Session, actor: Actor, name: str, now: datetime) -> Wo
         row[3] += float(seconds or 0.0)
         row[4] += timed
         row[5] += leases if state == "skipped" else 0
-    rows = [
-        WorkerRow(
-            worker=email,
-            labels=int(labels),
-            assignments=int(leases),
-            expired=int(expired),
-            skipped=int(skipped),
-            mean_active_seconds=seconds / timed if timed else None,
-            gold_accuracy=None,
+    gold = {
+        row.email: row
+        for row in worker_quality.project_summary(session, actor.org_id, project.id).values()
+    }
+    if actor.is_test:  # workers, gold and pauses are the live environment's
+        gold = {}
+    for email in gold.keys() - totals.keys():  # gold answers only: still a row
+        totals[email] = [0, 0, 0, 0.0, 0, 0]
+    rows = []
+    for email, (leases, labels, expired, seconds, timed, skipped) in totals.items():
+        summary = gold.get(email)
+        acc = summary.accuracy if summary is not None else None
+        rows.append(
+            WorkerRow(
+                worker=email,
+                labels=int(labels),
+                assignments=int(leases),
+                expired=int(expired),
+                skipped=int(skipped),
+                mean_active_seconds=seconds / timed if timed else None,
+                gold_accuracy=acc.accuracy if acc is not None else None,
+                gold_answered=acc.answered if acc is not None else 0,
+                gold_interval=(acc.low, acc.high)
+                if acc is not None and acc.low is not None and acc.high is not None
+                else None,
+                pause=summary.pause if summary is not None else None,
+            )
         )
-        for email, (leases, labels, expired, seconds, timed, skipped) in totals.items()
-    ]
     rows.sort(key=lambda r: (-r.labels, r.worker))
     return WorkerTable(project.name, rows, [GOLD_NOTE])

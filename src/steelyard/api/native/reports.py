@@ -92,8 +92,9 @@ def agreement(name: str, actor: ActorDep, db: DbDep) -> agreement_report.Project
     "/projects/{name}/workers",
     summary="The worker table of a project",
     description="Per worker (by email): labels submitted, leases taken, leases expired, tasks "
-    "skipped, mean active seconds per submitted label. `gold_accuracy` is null until the "
-    "workflow scores gold; `notes` says so." + _WHO,
+    "skipped, mean active seconds per submitted label; accuracy on gold (`gold_accuracy`, "
+    "`gold_answered`, `gold_interval`: 95% Jeffreys) over the answers a pause would rest on, and "
+    "`pause`, the status of the worker's pause from the project; `notes` says how." + _WHO,
 )
 def workers(name: str, actor: ActorDep, db: DbDep, clock: ClockDep) -> reports.WorkerTable:
     with db.unit_of_work(write=False) as session:

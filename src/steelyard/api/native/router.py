@@ -17,7 +17,7 @@ from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
 from steelyard.api.auth import Credential, actor_of, credential_router
 from steelyard.api.deps import json_body
-from steelyard.api.native import auth, reports, review
+from steelyard.api.native import auth, quality, reports, review
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
@@ -38,6 +38,9 @@ router.include_router(auth.router)
 router.include_router(reports.router)
 # The reviewer's path (a reviewer's, manager's, admin's or owner's session).
 router.include_router(review.router)
+# Worker quality: my record and appeal (session); pauses for operators.
+router.include_router(quality.worker)
+router.include_router(quality.operator)
 
 
 @router.post(

@@ -10,6 +10,7 @@ from steelyard.api.auth import Credential, credential_router
 from steelyard.api.deps import ActorDep, BodyDep, ClockDep, DbDep, path_name
 from steelyard.api.scale_v1 import bodies, wire
 from steelyard.projects import params, service
+from steelyard.workflow import worker_quality
 
 router = credential_router(Credential.API_KEY, tags=["projects"])
 
@@ -54,7 +55,11 @@ def set_params(
         with db.unit_of_work() as session:
             return wire.project(service.set_params(session, actor, change, now))
 
-    return params.retried(attempt)
+    updated = params.retried(attempt)
+    if isinstance(body, dict) and "worker_quality" in body and not actor.is_test:
+        # A new threshold applies to the gold already answered, not only to the next answer.
+        worker_quality.recheck_project(db, actor.org_id, str(updated["id"]), now)
+    return updated
 
 
 @router.get("/projects/{name}/taskTemplates", summary="The task template of a project")
