@@ -79,7 +79,9 @@ def test_out_file_with_json(files: dict[str, Path]) -> None:
     assert [r["label"] for r in got] == ["cat", "dog", "cat"]
 
 
-@pytest.mark.parametrize("method", ["mv", "wawa", "ds", "onecoin", "glad", "mace", "default"])
+@pytest.mark.parametrize(
+    "method", ["mv", "wawa", "ds", "onecoin", "glad", "mace", "bayes_ds", "select", "default"]
+)
 def test_every_method_runs(files: dict[str, Path], method: str) -> None:
     result = runner.invoke(app, [str(files["labels"]), "-m", method, "--json"])
     assert result.exit_code == 0, result.output
@@ -90,7 +92,7 @@ def test_unknown_method_exits_2_listing_the_valid_names(files: dict[str, Path]) 
     result = runner.invoke(app, [str(files["labels"]), "--method", "nope"])
     assert result.exit_code == 2
     assert "unknown method 'nope'" in result.stderr
-    assert "default, ds, glad, mace, mv, onecoin, wawa" in result.stderr
+    assert "bayes_ds, default, ds, glad, mace, mv, onecoin, select, wawa" in result.stderr
     assert result.stdout == ""
 
 
