@@ -704,7 +704,7 @@ def heldout_table(
         + " | ".join(f"**{means[c]:.4f}**" for c in cols)
         + f" | **{loo_mean:.4f}** |"
     )
-    if "default" in cols:
+    if "default" in cols and len(cols) > 1:
         others = [c for c in cols if c != "default"]
         top = max(others, key=lambda c: means[c])
         worst = min(
