@@ -539,21 +539,32 @@ def write_string_csv(path: Path, a: argparse.Namespace) -> int:
     return len(labels)
 
 
+LAUNCHER = """
+import json, os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(p.pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"rc": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}, f)
+"""
+
+
 def timed_process(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and stdout of one child process."""
+    """Wall seconds, peak RSS (MiB) and stdout of one child process.
+
+    The child is started by a small launcher process that reports its peak RSS: a child forked
+    straight from this (large) process would count this process's pages in its own peak."""
     import tempfile
 
-    with tempfile.TemporaryFile("w+") as out:
+    with tempfile.TemporaryDirectory() as tmp:
+        usage_file = Path(tmp) / "usage.json"
+        launcher = [sys.executable, "-c", LAUNCHER, str(usage_file), *cmd]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env, cwd=REPO)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run(launcher, capture_output=True, text=True, env=env, cwd=REPO)
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd[:4])}... failed: {err[-1000:]}")
-        out.seek(0)
-        return wall, usage.ru_maxrss / 1024.0, out.read()
+        usage = json.loads(usage_file.read_text()) if usage_file.exists() else {"rc": -1}
+        if proc.returncode != 0 or usage["rc"] != 0:
+            raise RuntimeError(f"{' '.join(cmd[:4])}... failed: {proc.stderr[-1000:]}")
+        return wall, usage["maxrss_kib"] / 1024.0, proc.stdout
 
 
 def child_crowdkit_cli(a: argparse.Namespace) -> dict[str, Any]:
