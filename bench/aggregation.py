@@ -224,10 +224,20 @@ def child_synthetic_ours(a: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
+RELAY = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+"""Starts a child from a small process: a process's peak RSS counts the pages of the process
+it was forked from, so children forked straight from this one would report its size."""
+
+
 def run_child(cmd: list[str], timeout: float, stdin: str = "") -> dict[str, Any] | None:
     try:
         p = subprocess.run(
-            cmd, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO
+            [sys.executable, "-c", RELAY, *cmd],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
         )
     except subprocess.TimeoutExpired:
         print(f"  child timed out after {timeout:.0f}s: {' '.join(cmd[:3])}...", flush=True)
