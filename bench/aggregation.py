@@ -390,6 +390,22 @@ def coded_truth(data: Any, truth: dict[str, str]) -> np.ndarray:
     return out
 
 
+def expected_calibration_error(
+    conf: np.ndarray, pred: np.ndarray, truth_codes: np.ndarray, bins: int = 10
+) -> float:
+    """ECE of the top posterior on the scored tasks: |confidence - accuracy| per equal-width
+    bin, weighted by the bin's share of tasks."""
+    keep = truth_codes != -1
+    c, right = conf[keep], (pred[keep] == truth_codes[keep]).astype(float)
+    idx = np.minimum((c * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            total += sel.mean() * abs(c[sel].mean() - right[sel].mean())
+    return float(total)
+
+
 def accuracy_of(pred: np.ndarray, truth_codes: np.ndarray) -> float:
     keep = truth_codes != -1
     return float(np.mean(pred[keep] == truth_codes[keep]))
@@ -414,8 +430,15 @@ def fit_coded(
         model = make(m).fit(table, gold)
         dt = time.perf_counter() - t0
         pred = np.full(len(truth_codes), -1)
-        pred[np.asarray(model.task_ids_, dtype=np.int64)] = np.asarray(model.labels_)
-        out[m] = {"accuracy": accuracy_of(pred, truth_codes), "seconds": dt}
+        rows = np.asarray(model.task_ids_, dtype=np.int64)
+        pred[rows] = np.asarray(model.labels_)
+        conf = np.zeros(len(truth_codes))
+        conf[rows] = np.max(model.probas_, axis=1) if len(rows) else 0.0
+        out[m] = {
+            "accuracy": accuracy_of(pred, truth_codes),
+            "ece": expected_calibration_error(conf, pred, truth_codes),
+            "seconds": dt,
+        }
     if gold is None:
         tuples = np.stack([tasks, workers, labels], axis=1).astype(np.int64)
         for name, fn in peers.items():
@@ -493,6 +516,8 @@ def gold_part(
                     "gold_tasks": n_gold,
                     "unsupervised": base[m]["accuracy"],
                     "with_gold": with_gold[m]["accuracy"],
+                    "ece_unsupervised": base[m]["ece"],
+                    "ece_with_gold": with_gold[m]["ece"],
                 }
             )
             print(
@@ -505,21 +530,30 @@ def gold_part(
 
 def gold_table(rows: list[dict[str, Any]]) -> str:
     out = [
-        "| dataset | gold tasks given | method | accuracy without gold | with gold | Δ |",
-        "|---|---|---|---|---|---|",
+        "| dataset | gold tasks given | method | accuracy without gold | with gold | Δ "
+        "| ECE without gold | ECE with gold |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
             f"| {r['dataset']} | {r['gold_tasks']} | {r['method']} | {r['unsupervised']:.4f} | "
-            f"{r['with_gold']:.4f} | {r['with_gold'] - r['unsupervised']:+.4f} |"
+            f"{r['with_gold']:.4f} | {r['with_gold'] - r['unsupervised']:+.4f} | "
+            f"{r['ece_unsupervised']:.4f} | {r['ece_with_gold']:.4f} |"
         )
-    by_m: dict[str, list[float]] = {}
+    by_m: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        by_m.setdefault(r["method"], []).append(r["with_gold"] - r["unsupervised"])
-    for m, d in by_m.items():
+        by_m.setdefault(r["method"], []).append(r)
+    for m, rs in by_m.items():
+        d = [r["with_gold"] - r["unsupervised"] for r in rs]
         wins = sum(x > 0.0005 for x in d)
         losses = sum(x < -0.0005 for x in d)
-        out.append(f"| mean | | {m} | | | {np.mean(d):+.4f} ({wins} up, {losses} down) |")
+        out.append(
+            f"| mean | | {m} | {np.mean([r['unsupervised'] for r in rs]):.4f} | "
+            f"{np.mean([r['with_gold'] for r in rs]):.4f} | "
+            f"{np.mean(d):+.4f} ({wins} up, {losses} down) | "
+            f"{np.mean([r['ece_unsupervised'] for r in rs]):.4f} | "
+            f"{np.mean([r['ece_with_gold'] for r in rs]):.4f} |"
+        )
     return "\n".join(out)
 
 
@@ -974,7 +1008,7 @@ def main() -> None:
     p.add_argument("--cli-methods", default="ds,default")
     p.add_argument("--cli-repeats", type=int, default=3)
     p.add_argument("--no-gold", action="store_true", help="skip the few-gold comparison")
-    p.add_argument("--gold-fraction", type=float, default=0.05)
+    p.add_argument("--gold-fraction", type=float, default=0.05, help="share of gold tasks given")
     p.add_argument("--gold-methods", default="default,ds")
     p.add_argument("--cli-csv", default="", help=argparse.SUPPRESS)
     p.add_argument("--cli-out", default="", help=argparse.SUPPRESS)
