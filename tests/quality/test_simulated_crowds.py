@@ -7,12 +7,23 @@ do well (a spammer gets a low skill, a class-swapping worker is used, not outvot
 
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
 import pytest
 
+from steelyard.quality import selection
+from steelyard.quality import simulate as simulate_module
 from steelyard.quality.categorical import make
 from steelyard.quality.selection import HeldOutSelection
 from steelyard.quality.simulate import FAMILIES, simulate
+
+
+@pytest.mark.parametrize("module", [simulate_module, selection])
+def test_docstring_examples(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted > 0
+    assert result.failed == 0
 
 
 def accuracy(name: str, family: str, seed: int = 0) -> float:
