@@ -19,10 +19,30 @@ Parts (each can be switched off):
    is the median of ``--syn-repeats`` fits (3) after a warm-up, on both sides.
 4. Memory line: peak RSS of a fresh process that generates 10,000,000 labels (2,000,000 tasks x
    5, 20,000 workers) and fits the default method and Dawid-Skene (resource.getrusage).
+5. Peers: EBCC (best ELBO of 6 seeds) and BWA, the reference implementations in
+   ``../shared/bench/peers/ebcc_bwa`` (loaded from there, not copied), on every real set and
+   simulated crowd.
+6. Simulated crowds (``steelyard.quality.simulate``: spammers, sparse, adversaries,
+   correlated, imbalanced, dense; ``--sim-seeds`` seeds each).
+7. Held-out tables: accuracy per dataset of every method and peer, each column's mean, and
+   the leave-one-dataset-out choice among our methods (the method with the best mean on the
+   other datasets, scored on the held-out one; two codings of one dataset are held out
+   together), for the real sets, the simulated families and both; then the checks of issue 11
+   for ``default`` and its wins/ties/losses against every other column (crowd-kit's as
+   ``ck-<method>`` when it ran).
+8. Gold: accuracy and ECE on the tasks without given gold, unsupervised vs. with
+   ``--gold-fraction`` of the gold tasks given to the method.
+9. End to end: ``steelyard aggregate LABELS.csv --method M --out ... --json`` on the synthetic
+   set written as a CSV of string ids (temporary directory), wall time and peak RSS of the
+   whole process, beside crowd-kit's DawidSkene reading the same file with pandas (or, without
+   crowd-kit, pandas' read_csv alone), and the ratio.
 
     .venv/bin/python bench/aggregation.py                        # everything (about 20-30 min)
     .venv/bin/python bench/aggregation.py --datasets zheng_duck,zhang_rte --no-synthetic --no-10m
     .venv/bin/python bench/aggregation.py --methods ds,default --no-crowdkit
+    .venv/bin/python bench/aggregation.py --no-real --no-synthetic --no-10m --no-peers  # crowds
+    .venv/bin/python bench/aggregation.py --no-real --no-sim --no-synthetic --no-10m --no-peers \
+        --cli-methods ds                                         # the 10^6-label CSV line only
 
 Times are wall-clock seconds on a shared machine; the load average is printed at the start and
 the end.  Speed ratio = crowd-kit seconds / our seconds.
