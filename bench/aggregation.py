@@ -40,7 +40,7 @@ Parts (each can be switched off):
     .venv/bin/python bench/aggregation.py                        # everything (about 20-30 min)
     .venv/bin/python bench/aggregation.py --datasets zheng_duck,zhang_rte --no-synthetic --no-10m
     .venv/bin/python bench/aggregation.py --methods ds,default --no-crowdkit
-    .venv/bin/python bench/aggregation.py --no-real --no-synthetic --no-10m --no-peers  # crowds
+    .venv/bin/python bench/aggregation.py --no-real --no-synthetic --no-10m --no-cli  # crowds
     .venv/bin/python bench/aggregation.py --no-real --no-sim --no-synthetic --no-10m --no-peers \
         --cli-methods ds                                         # the 10^6-label CSV line only
 
