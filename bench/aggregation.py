@@ -19,10 +19,30 @@ Parts (each can be switched off):
    is the median of ``--syn-repeats`` fits (3) after a warm-up, on both sides.
 4. Memory line: peak RSS of a fresh process that generates 10,000,000 labels (2,000,000 tasks x
    5, 20,000 workers) and fits the default method and Dawid-Skene (resource.getrusage).
+5. Peers: EBCC (best ELBO of 6 seeds) and BWA, the reference implementations in
+   ``../shared/bench/peers/ebcc_bwa`` (loaded from there, not copied), on every real set and
+   simulated crowd.
+6. Simulated crowds (``steelyard.quality.simulate``: spammers, sparse, adversaries,
+   correlated, imbalanced, dense; ``--sim-seeds`` seeds each).
+7. Held-out tables: accuracy per dataset of every method and peer, each column's mean, and
+   the leave-one-dataset-out choice among our methods (the method with the best mean on the
+   other datasets, scored on the held-out one; two codings of one dataset are held out
+   together), for the real sets, the simulated families and both; then the checks of issue 11
+   for ``default`` and its wins/ties/losses against every other column (crowd-kit's as
+   ``ck-<method>`` when it ran).
+8. Gold: accuracy and ECE on the tasks without given gold, unsupervised vs. with
+   ``--gold-fraction`` of the gold tasks given to the method.
+9. End to end: ``steelyard aggregate LABELS.csv --method M --out ... --json`` on the synthetic
+   set written as a CSV of string ids (temporary directory), wall time and peak RSS of the
+   whole process, beside crowd-kit's DawidSkene reading the same file with pandas (or, without
+   crowd-kit, pandas' read_csv alone), and the ratio.
 
     .venv/bin/python bench/aggregation.py                        # everything (about 20-30 min)
     .venv/bin/python bench/aggregation.py --datasets zheng_duck,zhang_rte --no-synthetic --no-10m
     .venv/bin/python bench/aggregation.py --methods ds,default --no-crowdkit
+    .venv/bin/python bench/aggregation.py --no-real --no-synthetic --no-10m --no-cli  # crowds
+    .venv/bin/python bench/aggregation.py --no-real --no-sim --no-synthetic --no-10m --no-peers \
+        --cli-methods ds                                         # the 10^6-label CSV line only
 
 Times are wall-clock seconds on a shared machine; the load average is printed at the start and
 the end.  Speed ratio = crowd-kit seconds / our seconds.
@@ -45,12 +65,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+# bench/queue.py would shadow the standard library's queue (pyarrow imports it): this script's
+# own folder must not be on the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "datasets"
 NUMERIC_DATASETS = {"zheng_emotion"}
-OUR_METHODS = ["mv", "wawa", "ds", "onecoin", "glad", "mace", "default"]
+OUR_METHODS = ["mv", "wawa", "ds", "onecoin", "glad", "mace", "bayes_ds", "default"]
 CK_NAME = {
     "mv": "MajorityVote",
     "wawa": "Wawa",
@@ -59,7 +83,14 @@ CK_NAME = {
     "glad": "GLAD",
     "mace": "MACE",
 }
-SYN_CK_DEFAULT = "mv,wawa,ds,onecoin"  # GLAD / MACE take tens of minutes per million labels
+SYN_CK_DEFAULT = "mv,wawa,ds,onecoin"
+PEERS_DIR = REPO / ".." / "shared" / "bench" / "peers" / "ebcc_bwa"
+SAME_DATA = {  # held out together: one dataset in two codings is not a held-out dataset
+    "zheng_duck": "bluebirds",
+    "zhang_bluebird": "bluebirds",
+    "zheng_relevance": "trec2011",
+    "zhang_trec": "trec2011",
+}  # GLAD / MACE take tens of minutes per million labels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,10 +244,20 @@ def child_synthetic_ours(a: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
+RELAY = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+"""Starts a child from a small process: a process's peak RSS counts the pages of the process
+it was forked from, so children forked straight from this one would report its size."""
+
+
 def run_child(cmd: list[str], timeout: float, stdin: str = "") -> dict[str, Any] | None:
     try:
         p = subprocess.run(
-            cmd, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO
+            [sys.executable, "-c", RELAY, *cmd],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
         )
     except subprocess.TimeoutExpired:
         print(f"  child timed out after {timeout:.0f}s: {' '.join(cmd[:3])}...", flush=True)
@@ -323,18 +364,463 @@ def child_crowdkit_synthetic(a: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# peers: the reference implementations of EBCC and BWA (run from their folder, never copied)
+# ---------------------------------------------------------------------------------------------
+def load_peers(folder: Path) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """name -> function of (item, worker, label) code triples giving each item's class code."""
+    import importlib.util
+
+    def module(name: str) -> Any:
+        spec = importlib.util.spec_from_file_location(f"peer_{name}", folder / f"{name}.py")
+        if spec is None or spec.loader is None:
+            raise ImportError(name)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    if not (folder / "ebcc.py").exists():
+        print(f"peers not found in {folder}; EBCC / BWA columns left empty", flush=True)
+        return {}
+    ebcc, bwa = module("ebcc"), module("bwa")
+
+    def run_ebcc(tuples: np.ndarray) -> np.ndarray:
+        # the README's protocol: 6 seeds, keep the highest ELBO
+        best: tuple[float, np.ndarray] | None = None
+        for seed in range(6):
+            post, elbo = ebcc.ebcc_vb(tuples, num_groups=10, empirical_prior=True, seed=seed)
+            if best is None or elbo > best[0]:
+                best = (float(elbo), post)
+        assert best is not None
+        return np.asarray(best[1].argmax(axis=1))
+
+    def run_bwa(tuples: np.ndarray) -> np.ndarray:
+        return np.asarray(bwa.bwa(tuples).argmax(axis=1))
+
+    return {"ebcc": run_ebcc, "bwa": run_bwa}
+
+
+def coded_truth(data: Any, truth: dict[str, str]) -> np.ndarray:
+    """Per task code of ``data``: its gold class code, or -1 (no gold / class never labelled)."""
+    out = np.full(data.n_tasks, -1, dtype=np.int64)
+    t_pos = {t: i for i, t in enumerate(data.task_ids.tolist())}
+    c_pos = {c: i for i, c in enumerate(data.classes.tolist())}
+    for t, lab in truth.items():
+        if t in t_pos:
+            out[t_pos[t]] = c_pos.get(lab, -2)  # -2: a gold class nobody used, always wrong
+    return out
+
+
+def expected_calibration_error(
+    conf: np.ndarray, pred: np.ndarray, truth_codes: np.ndarray, bins: int = 10
+) -> float:
+    """ECE of the top posterior on the scored tasks: |confidence - accuracy| per equal-width
+    bin, weighted by the bin's share of tasks."""
+    keep = truth_codes != -1
+    c, right = conf[keep], (pred[keep] == truth_codes[keep]).astype(float)
+    idx = np.minimum((c * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            total += sel.mean() * abs(c[sel].mean() - right[sel].mean())
+    return float(total)
+
+
+def accuracy_of(pred: np.ndarray, truth_codes: np.ndarray) -> float:
+    keep = truth_codes != -1
+    return float(np.mean(pred[keep] == truth_codes[keep]))
+
+
+def fit_coded(
+    tasks: np.ndarray,
+    workers: np.ndarray,
+    labels: np.ndarray,
+    truth_codes: np.ndarray,
+    methods: list[str],
+    peers: dict[str, Callable[[np.ndarray], np.ndarray]],
+    gold: dict[int, int] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Accuracy and seconds of each of our ``methods`` and each peer on coded labels."""
+    from steelyard.quality.categorical import make
+
+    table = {"task": tasks, "worker": workers, "label": labels}
+    out: dict[str, dict[str, float]] = {}
+    for m in methods:
+        t0 = time.perf_counter()
+        model = make(m).fit(table, gold)
+        dt = time.perf_counter() - t0
+        pred = np.full(len(truth_codes), -1)
+        rows = np.asarray(model.task_ids_, dtype=np.int64)
+        pred[rows] = np.asarray(model.labels_)
+        conf = np.zeros(len(truth_codes))
+        conf[rows] = np.max(model.probas_, axis=1) if len(rows) else 0.0
+        out[m] = {
+            "accuracy": accuracy_of(pred, truth_codes),
+            "ece": expected_calibration_error(conf, pred, truth_codes),
+            "seconds": dt,
+        }
+    if gold is None:
+        tuples = np.stack([tasks, workers, labels], axis=1).astype(np.int64)
+        for name, fn in peers.items():
+            t0 = time.perf_counter()
+            with np.errstate(all="ignore"):
+                pred = fn(tuples)
+            out[name] = {
+                "accuracy": accuracy_of(pred, truth_codes),
+                "seconds": time.perf_counter() - t0,
+            }
+    return out
+
+
+def peers_real(
+    cols: dict[str, np.ndarray],
+    truth: dict[str, str],
+    peers: dict[str, Callable[[np.ndarray], np.ndarray]],
+) -> dict[str, dict[str, float]]:
+    from steelyard.quality._data import encode
+
+    data = encode(cols)
+    return fit_coded(data.tasks, data.workers, data.labels, coded_truth(data, truth), [], peers)
+
+
+def simulated_part(
+    a: argparse.Namespace, peers: dict[str, Callable[[np.ndarray], np.ndarray]]
+) -> list[dict[str, Any]]:
+    """Every method on every simulated crowd (``steelyard.quality.simulate``), seeds 0..n-1."""
+    from steelyard.quality.simulate import FAMILIES, simulate
+
+    rows = []
+    families = [f for f in a.families.split(",") if f] or list(FAMILIES)
+    for fam in families:
+        for seed in range(a.sim_seeds):
+            c = simulate(fam, seed)
+            res = fit_coded(c.tasks, c.workers, c.labels, c.truth, a.methods.split(","), peers)
+            for m, r in res.items():
+                rows.append({"dataset": f"{fam}/{seed}", "family": fam, "method": m, **r})
+            best = max(res.items(), key=lambda kv: kv[1]["accuracy"])
+            print(
+                f"sim {fam}/{seed}: "
+                + " ".join(f"{m}={r['accuracy']:.3f}" for m, r in res.items())
+                + f"  best={best[0]}",
+                flush=True,
+            )
+    return rows
+
+
+def gold_part(
+    a: argparse.Namespace, folders: list[Path], methods: list[str]
+) -> list[dict[str, Any]]:
+    """Accuracy on the tasks *without* gold, unsupervised vs. with ``--gold-fraction`` of the
+    gold tasks given to the method (seeded), so the gain is not the gold tasks' own answers."""
+    from steelyard.quality._data import encode
+
+    rows = []
+    for folder in folders:
+        cols, truth = load_dataset(folder)
+        data = encode(cols)
+        codes = coded_truth(data, truth)
+        known = np.flatnonzero(codes >= 0)
+        rng = np.random.default_rng(7)
+        n_gold = max(1, round(a.gold_fraction * len(known)))
+        given = rng.choice(known, size=n_gold, replace=False)
+        held = codes.copy()
+        held[given] = -1  # scored only on tasks whose answer the method did not get
+        gold = {int(t): int(codes[t]) for t in given}
+        base = fit_coded(data.tasks, data.workers, data.labels, held, methods, {})
+        with_gold = fit_coded(data.tasks, data.workers, data.labels, held, methods, {}, gold)
+        for m in methods:
+            rows.append(
+                {
+                    "dataset": folder.name,
+                    "method": m,
+                    "gold_tasks": n_gold,
+                    "unsupervised": base[m]["accuracy"],
+                    "with_gold": with_gold[m]["accuracy"],
+                    "ece_unsupervised": base[m]["ece"],
+                    "ece_with_gold": with_gold[m]["ece"],
+                }
+            )
+            print(
+                f"gold {folder.name:16s} {m:8s} n_gold={n_gold} "
+                f"{base[m]['accuracy']:.4f} -> {with_gold[m]['accuracy']:.4f}",
+                flush=True,
+            )
+    return rows
+
+
+def gold_table(rows: list[dict[str, Any]]) -> str:
+    out = [
+        "| dataset | gold tasks given | method | accuracy without gold | with gold | Δ "
+        "| ECE without gold | ECE with gold |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['dataset']} | {r['gold_tasks']} | {r['method']} | {r['unsupervised']:.4f} | "
+            f"{r['with_gold']:.4f} | {r['with_gold'] - r['unsupervised']:+.4f} | "
+            f"{r['ece_unsupervised']:.4f} | {r['ece_with_gold']:.4f} |"
+        )
+    by_m: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_m.setdefault(r["method"], []).append(r)
+    for m, rs in by_m.items():
+        d = [r["with_gold"] - r["unsupervised"] for r in rs]
+        wins = sum(x > 0.0005 for x in d)
+        losses = sum(x < -0.0005 for x in d)
+        out.append(
+            f"| mean | | {m} | {np.mean([r['unsupervised'] for r in rs]):.4f} | "
+            f"{np.mean([r['with_gold'] for r in rs]):.4f} | "
+            f"{np.mean(d):+.4f} ({wins} up, {losses} down) | "
+            f"{np.mean([r['ece_unsupervised'] for r in rs]):.4f} | "
+            f"{np.mean([r['ece_with_gold'] for r in rs]):.4f} |"
+        )
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end: `steelyard aggregate` on a CSV of string ids, beside crowd-kit reading it with pandas
+# ---------------------------------------------------------------------------------------------
+def write_string_csv(path: Path, a: argparse.Namespace) -> int:
+    """The synthetic set with string ids (``task-17``, ``worker-3``, ``class-2``) as a CSV."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    tasks, workers, labels, _ = make_synthetic(
+        a.syn_tasks, a.syn_workers, a.syn_per_task, a.syn_classes, a.syn_seed
+    )
+
+    def named(prefix: str, codes: np.ndarray) -> Any:
+        return pa.array(np.char.add(prefix, codes.astype(str)))
+
+    table = pa.table(
+        {
+            "worker": named("worker-", workers),
+            "task": named("task-", tasks),
+            "label": named("class-", labels),
+        }
+    )
+    pcsv.write_csv(table, path, pcsv.WriteOptions(quoting_style="none"))
+    return len(labels)
+
+
+LAUNCHER = """
+import json, os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(p.pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"rc": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}, f)
+"""
+
+
+def timed_process(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and stdout of one child process.
+
+    The child is started by a small launcher process that reports its peak RSS: a child forked
+    straight from this (large) process would count this process's pages in its own peak."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        usage_file = Path(tmp) / "usage.json"
+        launcher = [sys.executable, "-c", LAUNCHER, str(usage_file), *cmd]
+        t0 = time.perf_counter()
+        proc = subprocess.run(launcher, capture_output=True, text=True, env=env, cwd=REPO)
+        wall = time.perf_counter() - t0
+        usage = json.loads(usage_file.read_text()) if usage_file.exists() else {"rc": -1}
+        if proc.returncode != 0 or usage["rc"] != 0:
+            raise RuntimeError(f"{' '.join(cmd[:4])}... failed: {proc.stderr[-1000:]}")
+        return wall, usage["maxrss_kib"] / 1024.0, proc.stdout
+
+
+def child_crowdkit_cli(a: argparse.Namespace) -> dict[str, Any]:
+    """crowd-kit's side of the end-to-end line: pandas reads the CSV, DawidSkene, CSV out."""
+    t0 = time.perf_counter()
+    import pandas as pd
+
+    df = pd.read_csv(a.cli_csv, dtype=str)[["worker", "task", "label"]]
+    read_s = time.perf_counter() - t0
+    if a.child_methods == "pandas-only":
+        return {"read_seconds": read_s}
+    from crowdkit import aggregation as agg
+
+    pred = agg.DawidSkene(n_iter=100).fit_predict(df)
+    pred.to_csv(a.cli_out)
+    return {"read_seconds": read_s}
+
+
+def cli_part(a: argparse.Namespace, ck_python: Path | None) -> list[dict[str, Any]]:
+    import tempfile
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path, out = Path(tmp) / "labels.csv", Path(tmp) / "answers.csv"
+        n = write_string_csv(path, a)
+        size = path.stat().st_size / 2**20
+        print(f"cli: {n:,} labels with string ids, {size:.0f} MiB CSV", flush=True)
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        for m in a.cli_methods.split(","):
+            cmd = [sys.executable, "-m", "steelyard.cli.main", "aggregate", str(path)]
+            cmd += ["--method", m, "--out", str(out), "--json"]
+            runs = []
+            for _ in range(a.cli_repeats):
+                wall, rss, stdout = timed_process(cmd, env)
+                report = json.loads(stdout.strip().splitlines()[-1])
+                runs.append((wall, rss, report["seconds"], report["total_seconds"]))
+            wall, rss, fit_s, inner = (statistics.median(x) for x in zip(*runs, strict=True))
+            rows.append(
+                {"side": "steelyard", "method": m, "labels": n, "wall": wall, "rss": rss}
+                | {"fit": fit_s, "inside": inner, "all_walls": [r[0] for r in runs]}
+            )
+            print(f"cli steelyard {m}: {wall:.2f}s (fit {fit_s:.2f}s) {rss:.0f} MiB", flush=True)
+        python = str(ck_python) if ck_python is not None else sys.executable
+        what = "ds" if ck_python is not None else "pandas-only"
+        cmd = [python, __file__, "--crowdkit-child", "cli", "--child-methods", what]
+        cmd += ["--cli-csv", str(path), "--cli-out", str(out)]
+        runs = []
+        for _ in range(a.cli_repeats if ck_python is None else 1):
+            try:
+                wall, rss, stdout = timed_process(cmd)
+            except RuntimeError as exc:
+                print(f"cli crowd-kit: {exc}", flush=True)
+                break
+            runs.append((wall, rss, json.loads(stdout.strip().splitlines()[-1])["read_seconds"]))
+        if runs:
+            wall, rss, read_s = (statistics.median(x) for x in zip(*runs, strict=True))
+            rows.append(
+                {"side": "crowd-kit" if ck_python else "pandas", "method": what, "labels": n}
+                | {"wall": wall, "rss": rss, "read": read_s}
+            )
+            print(f"cli {what}: {wall:.2f}s (pandas read {read_s:.2f}s) {rss:.0f} MiB", flush=True)
+    return rows
+
+
+def cli_table(rows: list[dict[str, Any]]) -> str:
+    out = [
+        "| command | labels | wall s (whole process) | fit s | peak RSS MiB | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    ref = next((r for r in rows if r["side"] != "steelyard"), None)
+    for r in rows:
+        if r["side"] == "steelyard":
+            ratio = f"{ref['wall'] / r['wall']:.1f}x" if ref else "—"
+            out.append(
+                f"| steelyard aggregate --method {r['method']} | {r['labels']:,} | "
+                f"{r['wall']:.2f} | {r['fit']:.2f} | {r['rss']:.0f} | {ratio} |"
+            )
+        elif r["side"] == "crowd-kit":
+            out.append(
+                f"| crowd-kit DawidSkene, pandas read_csv | {r['labels']:,} | {r['wall']:.2f} | "
+                f"— | {r['rss']:.0f} | 1x |"
+            )
+        else:
+            out.append(
+                f"| pandas read_csv alone (crowd-kit not installed; its fit would add to this) | "
+                f"{r['labels']:,} | {r['wall']:.2f} (read {r['read']:.2f}) | — | "
+                f"{r['rss']:.0f} | 1x (a lower bound for crowd-kit) |"
+            )
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# held-out evaluation
+# ---------------------------------------------------------------------------------------------
+def acc_matrix(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """(dataset, column) -> accuracy; crowd-kit's results as columns ``ck-<method>``."""
+    m: dict[tuple[str, str], float] = {}
+    for r in rows:
+        m[r["dataset"], r["method"]] = r["accuracy"]
+        if r.get("ck_accuracy") is not None:
+            m[r["dataset"], f"ck-{r['method']}"] = r["ck_accuracy"]
+    return m
+
+
+def family_means(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """(family, column) -> mean accuracy over the family's seeds."""
+    acc: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        acc.setdefault((r["family"], r["method"]), []).append(r["accuracy"])
+    return {k: float(np.mean(v)) for k, v in acc.items()}
+
+
+def loo_choice(
+    mat: dict[tuple[str, str], float], datasets: list[str], candidates: list[str]
+) -> dict[str, tuple[str, float]]:
+    """Leave one dataset out: for each dataset, the candidate with the best mean accuracy on
+    the *other* datasets, and that candidate's accuracy on the held-out one."""
+    out = {}
+    for d in datasets:
+        others = [o for o in datasets if SAME_DATA.get(o, o) != SAME_DATA.get(d, d)]
+        usable = [c for c in candidates if all((o, c) in mat for o in [*others, d])]
+        best = max(usable, key=lambda c: (np.mean([mat[o, c] for o in others]), -usable.index(c)))
+        out[d] = (best, mat[d, best])
+    return out
+
+
+def heldout_table(
+    mat: dict[tuple[str, str], float], datasets: list[str], columns: list[str], title: str
+) -> str:
+    """Per dataset accuracy of every column, each column's mean, the LOO-selected method, and
+    the checks of issue 11 for ``default`` (above every other mean; never 0.02 below the best)."""
+    cols = [c for c in columns if all((d, c) in mat for d in datasets)]
+    ours = [c for c in cols if not c.startswith("ck-") and c not in ("ebcc", "bwa")]
+    choice = loo_choice(mat, datasets, ours)
+    head = "| dataset | " + " | ".join(cols) + " | LOO choice (ours) |"
+    out = [f"**{title}**", "", head, "|" + "---|" * (len(cols) + 2)]
+    for d in datasets:
+        best = max(mat[d, c] for c in cols)
+        cells = [
+            (f"**{mat[d, c]:.4f}**" if mat[d, c] >= best - 1e-12 else f"{mat[d, c]:.4f}")
+            for c in cols
+        ]
+        out.append(f"| {d} | " + " | ".join(cells) + f" | {choice[d][0]} {choice[d][1]:.4f} |")
+    means = {c: float(np.mean([mat[d, c] for d in datasets])) for c in cols}
+    loo_mean = float(np.mean([choice[d][1] for d in datasets]))
+    out.append(
+        "| **mean** | "
+        + " | ".join(f"**{means[c]:.4f}**" for c in cols)
+        + f" | **{loo_mean:.4f}** |"
+    )
+    if "default" in cols and len(cols) > 1:
+        others = [c for c in cols if c != "default"]
+        top = max(others, key=lambda c: means[c])
+        worst = min(
+            ((mat[d, "default"] - max(mat[d, c] for c in others), d) for d in datasets),
+        )
+        wtl = []
+        for c in others:
+            diffs = [mat[d, "default"] - mat[d, c] for d in datasets]
+            w = sum(x > 0.0005 for x in diffs)
+            lo = sum(x < -0.0005 for x in diffs)
+            wtl.append(f"{c} {w}/{len(diffs) - w - lo}/{lo}")
+        out += [
+            "",
+            f"default mean {means['default']:.4f} vs best other {top} {means[top]:.4f}: "
+            + ("ABOVE" if means["default"] > means[top] else "NOT above")
+            + f"; worst gap to the best per dataset {worst[0]:+.4f} ({worst[1]}): "
+            + ("within 0.02" if worst[0] >= -0.02 else "MORE than 0.02 below"),
+            "default wins/ties/losses: " + ", ".join(wtl),
+        ]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
 # orchestration
 # ---------------------------------------------------------------------------------------------
 def fmt(x: float | None, spec: str = ".4f") -> str:
     return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, spec)
 
 
-def real_part(a: argparse.Namespace, ck_python: Path | None) -> list[dict[str, Any]]:
+def real_part(
+    a: argparse.Namespace,
+    ck_python: Path | None,
+    peers: dict[str, Callable[[np.ndarray], np.ndarray]],
+) -> list[dict[str, Any]]:
     methods = a.methods.split(",")
     rows: list[dict[str, Any]] = []
     for folder in dataset_folders(a.data_dir, [d for d in a.datasets.split(",") if d]):
         cols, truth = load_dataset(folder)
         ours = ours_real(folder.name, cols, truth, methods, a.repeats)
+        for name, r in peers_real(cols, truth, peers).items():
+            ours.append({"dataset": folder.name, "method": name, **r, "n_iter": ""})
         ck: dict[str, dict[str, Any]] = {}
         ck_methods = [m for m in methods if m in CK_NAME]
         for m in ck_methods if ck_python is not None else []:
@@ -533,12 +1019,27 @@ def main() -> None:
     p.add_argument("--child-methods", default="", help=argparse.SUPPRESS)
     p.add_argument("--child-repeats", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--syn-repeats", type=int, default=3, help="timed fits per synthetic run")
+    p.add_argument("--peers-dir", type=Path, default=PEERS_DIR, help="EBCC / BWA reference code")
+    p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--no-sim", action="store_true", help="skip the simulated crowds")
+    p.add_argument("--families", default="", help="comma list of simulated families (all)")
+    p.add_argument("--sim-seeds", type=int, default=3)
+    p.add_argument("--no-cli", action="store_true", help="skip the end-to-end CSV timing")
+    p.add_argument("--cli-methods", default="ds,default")
+    p.add_argument("--cli-repeats", type=int, default=3)
+    p.add_argument("--no-gold", action="store_true", help="skip the few-gold comparison")
+    p.add_argument("--gold-fraction", type=float, default=0.05, help="share of gold tasks given")
+    p.add_argument("--gold-methods", default="default,ds")
+    p.add_argument("--cli-csv", default="", help=argparse.SUPPRESS)
+    p.add_argument("--cli-out", default="", help=argparse.SUPPRESS)
     a = p.parse_args()
 
     if a.crowdkit_child:
-        fn: Callable[[argparse.Namespace], dict[str, Any]] = (
-            child_crowdkit_real if a.crowdkit_child == "real" else child_crowdkit_synthetic
-        )
+        fn: Callable[[argparse.Namespace], dict[str, Any]] = {
+            "real": child_crowdkit_real,
+            "synthetic": child_crowdkit_synthetic,
+            "cli": child_crowdkit_cli,
+        }[a.crowdkit_child]
         print(json.dumps(fn(a)))
         return
     if a.child:
@@ -557,15 +1058,51 @@ def main() -> None:
     }
     print("env:", env, flush=True)
     print("start:", load_line(), flush=True)
-    real = [] if a.no_real else real_part(a, ck_python)
+    peers = {} if a.no_peers else load_peers(a.peers_dir)
+    real = [] if a.no_real else real_part(a, ck_python, peers)
+    sims = [] if a.no_sim else simulated_part(a, peers)
+    folders = dataset_folders(a.data_dir, [d for d in a.datasets.split(",") if d])
+    gold = [] if a.no_gold or a.no_real else gold_part(a, folders, a.gold_methods.split(","))
     syn = [] if a.no_synthetic else synthetic_part(a, ck_python)
     big = [] if a.no_10m else memory_part(a)
+    # last: generating the 10^6-row CSV grows this process, and children forked from a large
+    # process report its pages in their own peak RSS (the synthetic and 10M lines use that)
+    cli = [] if a.no_cli else cli_part(a, ck_python)
     print("end:", load_line(), flush=True)
     print()
+    columns = [*a.methods.split(","), *peers, *(f"ck-{m}" for m in CK_NAME)]
     if real:
         print(real_table(real))
         print()
         print(summary_table(real))
+        print()
+        mat = acc_matrix(real)
+        names = sorted({r["dataset"] for r in real})
+        print(heldout_table(mat, names, columns, "Real datasets (accuracy on gold)"))
+        print()
+    if sims:
+        fam_mat = family_means(sims)
+        fams = list(dict.fromkeys(r["family"] for r in sims))
+        print(
+            heldout_table(
+                acc_matrix(sims),
+                [r["dataset"] for r in sims if r["method"] == sims[0]["method"]],
+                columns,
+                "Simulated crowds, per crowd",
+            )
+        )
+        print()
+        print(heldout_table(fam_mat, fams, columns, "Simulated crowds, mean per family"))
+        print()
+        if real:
+            both = {**acc_matrix(real), **fam_mat}
+            print(heldout_table(both, names + fams, columns, "Real datasets and families"))
+            print()
+    if gold:
+        print(gold_table(gold))
+        print()
+    if cli:
+        print(cli_table(cli))
         print()
     if syn:
         print(synthetic_table(syn))
@@ -585,7 +1122,10 @@ def main() -> None:
     if a.json:
         a.json.write_text(
             json.dumps(
-                {"env": env, "real": real, "synthetic": syn, "big": big}, indent=1, default=str
+                {"env": env, "real": real, "simulated": sims, "gold": gold, "cli": cli}
+                | {"synthetic": syn, "big": big},
+                indent=1,
+                default=str,
             )
         )
 

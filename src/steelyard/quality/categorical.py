@@ -3,7 +3,7 @@
 >>> from steelyard.quality.categorical import make
 >>> model = make("default")            # Steelyard's recommended estimator
 >>> sorted(METHODS)
-['default', 'ds', 'glad', 'mace', 'mv', 'onecoin', 'wawa']
+['bayes_ds', 'default', 'ds', 'glad', 'mace', 'mv', 'onecoin', 'select', 'wawa']
 
 Every method follows the contract of :mod:`steelyard.quality._base` (``fit(labels, gold=None)``,
 ``labels_``, ``probas_``, ``skills_``...).
@@ -20,6 +20,7 @@ from .glad import GLAD
 from .mace import MACE
 from .majority_vote import MajorityVote
 from .one_coin import OneCoinDawidSkene
+from .selection import HeldOutSelection
 from .wawa import Wawa
 
 __all__ = [
@@ -30,14 +31,17 @@ __all__ = [
     "BayesianDawidSkene",
     "CategoricalAggregator",
     "DawidSkene",
+    "HeldOutSelection",
     "MajorityVote",
     "OneCoinDawidSkene",
     "Wawa",
     "make",
 ]
 
-DEFAULT: type[CategoricalAggregator] = BayesianDawidSkene
-"""The estimator behind ``"default"`` (chosen by measurement; see ``BayesianDawidSkene``)."""
+DEFAULT: type[CategoricalAggregator] = HeldOutSelection
+"""The estimator behind ``"default"``: Bayesian Dawid-Skene with its prior strength chosen on
+the data by held-out labels (chosen by leave-one-dataset-out measurement; see
+``HeldOutSelection``)."""
 
 METHODS: dict[str, type[CategoricalAggregator]] = {
     "mv": MajorityVote,
@@ -46,6 +50,8 @@ METHODS: dict[str, type[CategoricalAggregator]] = {
     "onecoin": OneCoinDawidSkene,
     "glad": GLAD,
     "mace": MACE,
+    "bayes_ds": BayesianDawidSkene,
+    "select": HeldOutSelection,
     "default": DEFAULT,
 }
 

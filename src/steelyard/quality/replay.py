@@ -6,7 +6,9 @@ core's estimators. The protocol (everything an operator could know at each point
 * **Arrival.** Tasks arrive in a random order and each task's labels in a random order (fixed
   ``seed``); the public datasets carry no timestamps, and their row order is sorted by ids.
 * **Chunks.** The stream is cut into ``n_chunks`` equal chunks of tasks. The worker model that
-  decides chunk ``j`` is Steelyard's default estimator (``BayesianDawidSkene``) fitted on the
+  decides chunk ``j`` is Bayesian Dawid-Skene at its fixed strength 4 (``BayesianDawidSkene``;
+  the default estimator since issue 11 picks the strength per dataset, and the calibration
+  figures were measured with strength 4, not re-measured with the picked ones) fitted on the
   labels *bought* in chunks ``< j`` (with the gold answers of the gold tasks among them), made a
   ``WorkerModel`` with shrinkage (``WorkerModel.from_estimator``), exactly as a background
   refresh would. Chunk 0 is a burn-in (``burn_k`` labels per task, fixed) and is not scored.
