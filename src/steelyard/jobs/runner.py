@@ -137,9 +137,11 @@ class JobRunner:
         return len(claimed)
 
     def reap_leases(self, *, force: bool = False) -> int:
-        """Expire the leases that ran out (``workflow.leases.reclaim_expired``), at most once per
-        ``reap_seconds`` unless ``force``; asks in a read transaction first, as ``claim`` does."""
-        from steelyard.workflow import leases
+        """Expire the leases that ran out (``workflow.leases.reclaim_expired``, and quality
+        leases by ``workflow.quality_serving.reclaim_expired``), at most once per
+        ``reap_seconds`` unless ``force``; asks in a read transaction first, as ``claim``
+        does."""
+        from steelyard.workflow import leases, quality_serving
 
         if not force and time.monotonic() - self._reaped_at < self.reap_seconds:
             return 0
@@ -147,15 +149,17 @@ class JobRunner:
         now = self.clock.now()
         reclaimed = 0
         try:
-            with self.db.unit_of_work(write=False) as session:
-                if not leases.anything_expired(session, now):
-                    return 0
-            while True:
-                with self.db.unit_of_work() as session:
-                    n = leases.reclaim_expired(session, now)
-                reclaimed += n
-                if n < leases.RECLAIM_BATCH:
-                    return reclaimed
+            for kind in (leases, quality_serving):
+                with self.db.unit_of_work(write=False) as session:
+                    if not kind.anything_expired(session, now):
+                        continue
+                while True:
+                    with self.db.unit_of_work() as session:
+                        n = kind.reclaim_expired(session, now)
+                    reclaimed += n
+                    if n < leases.RECLAIM_BATCH:
+                        break
+            return reclaimed
         except Exception:
             log.exception("reclaiming expired leases failed; the next round tries again")
             return reclaimed

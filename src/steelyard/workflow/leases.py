@@ -77,6 +77,11 @@ def _held(session: Session, actor: Actor, user_id: str) -> Assignment | None:
     )
 
 
+def held_lease(session: Session, actor: Actor, user_id: str) -> Assignment | None:
+    """The worker's active live assignment, if any (``quality_serving`` asks first)."""
+    return _held(session, actor, user_id)
+
+
 _INSERT_LEASE = text(
     "INSERT INTO assignments (id, org_id, task_seq, user_id, status, started_at, expires_at) "
     "VALUES (:id, :org_id, :task_seq, :user_id, 'active', :started_at, :expires_at) "
@@ -96,10 +101,13 @@ def next_assignment(
     project_name: str | None,
     now: datetime,
     lease_seconds: float,
+    exclude_projects: tuple[str, ...] = (),
 ) -> Lease | None:
     """The worker's active lease if live, else a new lease on a task that still needs a label
     from this worker, else ``None``. A lease held elsewhere is returned even when
-    ``project_name`` names another project: a worker holds one lease at a time."""
+    ``project_name`` names another project: a worker holds one lease at a time.
+    ``exclude_projects``: projects the worker may not take live work from yet (qualification,
+    ``workflow.quality_serving``)."""
     user_id = check_worker(actor)
     # The id only: a project's params (its whole history) are not decoded on the hot path.
     project_id = None
@@ -113,7 +121,9 @@ def next_assignment(
                 return Lease(held, task)
         # Expired, or its task ended (canceled): it gives its slot back before another is taken.
         _end(session, [held.id], "expired" if held.expires_at <= now else "released")
-    statements = _candidates(session, actor, user_id, project_id, project_name or "")
+    statements = _candidates(
+        session, actor, user_id, project_id, project_name or "", exclude_projects
+    )
     expires = now + timedelta(seconds=lease_seconds)
     reclaimed = False
     for _attempt in range(CANDIDATES):
@@ -175,11 +185,18 @@ def next_assignment(
 
 
 def _candidates(
-    session: Session, actor: Actor, user_id: str, project_id: str | None, project_name: str = ""
+    session: Session,
+    actor: Actor,
+    user_id: str,
+    project_id: str | None,
+    project_name: str = "",
+    exclude_projects: tuple[str, ...] = (),
 ) -> list[Any]:
     """The candidate statements, in work order (``eligibility``): only tasks the worker may
     work on, prioritized batches first."""
     scope = eligibility.work_scope(session, actor, user_id, project_id, project_name)
+    if exclude_projects:
+        scope = eligibility.without_projects(scope, exclude_projects)
     return eligibility.candidates(session, actor, user_id, scope)
 
 
