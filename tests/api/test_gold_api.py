@@ -243,14 +243,13 @@ def test_gold_is_served_at_the_rate_and_looks_like_live_work(
     with db.unit_of_work(write=False) as s:
         rows = s.execute(
             select(QualityAnswer.status, QualityAnswer.score, QualityAnswer.correct).where(
-                QualityAnswer.project_id.in_(
-                    select(QualityAnswer.project_id).where(QualityAnswer.kind == "evaluation")
-                ),
+                QualityAnswer.org_id == org.org_id,
                 QualityAnswer.kind == "evaluation",
                 QualityAnswer.status == "submitted",
             )
         ).all()
-    assert rows and all(r.score == 1.0 and r.correct for r in rows)
+    assert len(rows) == sum(served)
+    assert all(r.score == 1.0 and r.correct for r in rows)
 
 
 def test_no_gold_without_live_work_and_each_gold_item_once(

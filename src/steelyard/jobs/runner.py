@@ -138,10 +138,10 @@ class JobRunner:
 
     def reap_leases(self, *, force: bool = False) -> int:
         """Expire the leases that ran out (``workflow.leases.reclaim_expired``, and quality
-        leases by ``workflow.quality_serving.reclaim_expired``), at most once per
+        leases by ``workflow.quality_answers.reclaim_expired``), at most once per
         ``reap_seconds`` unless ``force``; asks in a read transaction first, as ``claim``
         does."""
-        from steelyard.workflow import leases, quality_serving
+        from steelyard.workflow import leases, quality_answers
 
         if not force and time.monotonic() - self._reaped_at < self.reap_seconds:
             return 0
@@ -149,7 +149,7 @@ class JobRunner:
         now = self.clock.now()
         reclaimed = 0
         try:
-            for kind in (leases, quality_serving):
+            for kind in (leases, quality_answers):
                 with self.db.unit_of_work(write=False) as session:
                     if not kind.anything_expired(session, now):
                         continue

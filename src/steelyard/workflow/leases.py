@@ -82,6 +82,12 @@ def held_lease(session: Session, actor: Actor, user_id: str) -> Assignment | Non
     return _held(session, actor, user_id)
 
 
+def expire(session: Session, assignment_ids: list[str]) -> None:
+    """End the worker's expired ``assignment_ids`` (giving their slots back) before another
+    kind of lease is taken (``quality_serving``)."""
+    _end(session, assignment_ids, "expired")
+
+
 _INSERT_LEASE = text(
     "INSERT INTO assignments (id, org_id, task_seq, user_id, status, started_at, expires_at) "
     "VALUES (:id, :org_id, :task_seq, :user_id, 'active', :started_at, :expires_at) "

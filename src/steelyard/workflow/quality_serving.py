@@ -46,59 +46,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, false, func, select, text, update
+from sqlalchemy import exists, false, select, text, update
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
 from steelyard.db.base import new_id
-from steelyard.errors import Forbidden, InvalidState, NotFound, ValidationError
+from steelyard.errors import Forbidden
 from steelyard.projects import service as projects
-from steelyard.projects.models import Project
-from steelyard.projects.workflow_settings import Qualification, QualitySettings
-from steelyard.quality import gold_scores
 from steelyard.tasks.models import QualityTask
-from steelyard.tasktypes import registry
-from steelyard.validation import under
 from steelyard.workflow import eligibility, leases
 from steelyard.workflow.models import GoldCount, QualityAnswer
+from steelyard.workflow.qualification import (
+    TRAINING,
+    QualificationState,
+    QualityProject,
+    qualification_states,
+    quality_projects,
+)
+from steelyard.workflow.quality_answers import EVALUATION, end_answers, shown_task_id
 
-EVALUATION = "evaluation"
-TRAINING = "training"
 #: Evaluation candidates read per gold lease, one picked at random (workers do not all meet
 #: the same gold in the same order).
 GOLD_CANDIDATES = 32
-
-
-@dataclass(frozen=True, slots=True)
-class QualityProject:
-    id: str
-    name: str
-    type: str
-    settings: QualitySettings
-
-
-@dataclass(frozen=True, slots=True)
-class QualificationState:
-    """Where a worker stands in a project's qualification (``attempt`` is the current one)."""
-
-    required: int
-    answered: int
-    score: float | None
-    status: str  # not_started | in_progress | passed | failed
-    attempt: int
-    attempts_left: int
-    pass_mark: float
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "required": self.required,
-            "answered": self.answered,
-            "score": self.score,
-            "status": self.status,
-            "attempt": self.attempt,
-            "attempts_left": self.attempts_left,
-            "pass_mark": self.pass_mark,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,24 +84,7 @@ class QualityLease:
     qualification: QualificationState | None = None
 
 
-# --- which projects, and the worker lock ---------------------------------------------------
-
-
-def quality_projects(session: Session, actor: Actor) -> list[QualityProject]:
-    """The organization's live projects that have (or had) gold or qualification."""
-    rows = session.execute(
-        select(Project.id, Project.name, Project.type, Project.quality_settings)
-        .where(
-            Project.org_id == actor.org_id,
-            Project.is_test == false(),
-            Project.quality_settings.is_not(None),
-        )
-        .order_by(Project.name)
-    ).all()
-    return [
-        QualityProject(pid, name, type_name, QualitySettings.from_doc(doc))
-        for pid, name, type_name, doc in rows
-    ]
+# --- the worker lock and the gold slots ----------------------------------------------------
 
 
 def _lock_worker(session: Session, user_id: str) -> None:
@@ -140,13 +92,6 @@ def _lock_worker(session: Session, user_id: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         key = int.from_bytes(hashlib.sha256(f"next:{user_id}".encode()).digest()[:8], "big")
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key - (1 << 63)})
-
-
-def shown_task_id(item: QualityTask, user_id: str) -> str:
-    """A quality item's ``task_id`` for one worker: shaped like a live id (creation time, then
-    hex), different per worker, and telling nothing of the item."""
-    digest = hashlib.sha256(f"{item.id}:{user_id}".encode()).hexdigest()[:16]
-    return f"{int(item.created_at.timestamp()):08x}{digest}"
 
 
 def _phase(user_id: str, project_id: str) -> float:
@@ -189,12 +134,14 @@ def next_item(
             lease = _lease_of(session, actor, held, found)
             if lease is not None:
                 return lease
-        _end(session, [held.id], "expired" if held.expires_at <= now else "released")
+        end_answers(session, [held.id], "expired" if held.expires_at <= now else "released")
     live_held = leases.held_lease(session, actor, user_id)
-    if live_held is not None and live_held.expires_at > now:
-        return leases.next_assignment(
-            session, actor, project_name=project_name, now=now, lease_seconds=lease_seconds
-        )
+    if live_held is not None:
+        if live_held.expires_at > now:
+            return leases.next_assignment(
+                session, actor, project_name=project_name, now=now, lease_seconds=lease_seconds
+            )
+        leases.expire(session, [live_held.id])
     project_id = None
     if project_name:
         project_id = projects.project_ref(session, actor, name=project_name).id
@@ -460,365 +407,3 @@ _BUMP = {
 
 def _count(session: Session, actor: Actor, user_id: str, project_id: str, *, gold: bool) -> None:
     session.execute(_BUMP[gold], {"p": project_id, "u": user_id, "o": actor.org_id})
-
-
-# --- qualification state -------------------------------------------------------------------
-
-
-def qualification_states(
-    session: Session, actor: Actor, user_id: str, found: list[QualityProject]
-) -> dict[str, QualificationState]:
-    """The worker's state in each project's qualification (projects without one: left out),
-    in two grouped reads."""
-    qualifying = {p.id: p.settings.qualification for p in found if p.settings.qualification}
-    if not qualifying:
-        return {}
-    ids = sorted(qualifying)
-    available: dict[str, int] = {
-        pid: int(n)
-        for pid, n in session.execute(
-            select(QualityTask.project_id, func.count())
-            .where(
-                QualityTask.project_id.in_(ids),
-                QualityTask.kind == TRAINING,
-                QualityTask.is_test == false(),
-                QualityTask.org_id == actor.org_id,
-            )
-            .group_by(QualityTask.project_id)
-        ).all()
-    }
-    submitted = QualityAnswer.status == "submitted"
-    rows = session.execute(
-        select(
-            QualityAnswer.project_id,
-            QualityAnswer.attempt,
-            func.count(case((submitted, 1))),
-            func.sum(case((submitted, QualityAnswer.score), else_=0.0)),
-        )
-        .where(
-            QualityAnswer.project_id.in_(ids),
-            QualityAnswer.user_id == user_id,
-            QualityAnswer.kind == TRAINING,
-        )
-        .group_by(QualityAnswer.project_id, QualityAnswer.attempt)
-    ).all()
-    attempts: dict[str, dict[int, tuple[int, float]]] = {pid: {} for pid in ids}
-    for pid, attempt, n, total in rows:
-        attempts[pid][int(attempt)] = (int(n), float(total or 0.0))
-    return {
-        pid: qualification_state(q, int(available.get(pid, 0)), attempts[pid])
-        for pid, q in qualifying.items()
-    }
-
-
-def qualification_state(
-    q: Qualification, available: int, attempts: dict[int, tuple[int, float]]
-) -> QualificationState:
-    """The state from the project's training tasks (``available``) and the worker's attempts
-    (attempt → answers submitted, their total score). Passed when an attempt reached
-    ``pass_mark`` over the required answers; a project with no training task requires none."""
-    required = min(q.tasks, available) if q.tasks is not None else available
-    for attempt, (n, total) in sorted(attempts.items()):
-        if n >= required and (required == 0 or total / n >= q.pass_mark):
-            score = total / n if n else None
-            return QualificationState(
-                required, n, score, "passed", attempt, q.max_attempts - attempt, q.pass_mark
-            )
-    if required == 0:
-        return QualificationState(0, 0, None, "passed", 1, q.max_attempts - 1, q.pass_mark)
-    current = max(attempts) if attempts else 1
-    n, total = attempts.get(current, (0, 0.0))
-    score = total / n if n else None
-    left = q.max_attempts - current
-    status = "failed" if n >= required else "in_progress" if attempts else "not_started"
-    return QualificationState(required, n, score, status, current, left, q.pass_mark)
-
-
-# --- heartbeat, release, skip, reaper -------------------------------------------------------
-
-
-def own_answer(session: Session, actor: Actor, answer_id: str) -> QualityAnswer:
-    """The caller's quality lease ``answer_id``; the same 404 as for an unknown assignment."""
-    answer = session.scalar(
-        select(QualityAnswer).where(
-            QualityAnswer.id == answer_id,
-            QualityAnswer.org_id == actor.org_id,
-            QualityAnswer.user_id == (actor.user_id or ""),
-        )
-    )
-    if answer is None:
-        raise NotFound(f"No assignment with id '{answer_id}'.", field="assignment_id")
-    return answer
-
-
-def _not_active(answer: QualityAnswer) -> InvalidState:
-    return InvalidState(f"This assignment is {answer.status}.", field="assignment_id")
-
-
-def _end(session: Session, ids: list[str], status: str, **values: Any) -> int:
-    if not ids:
-        return 0
-    moved = session.execute(
-        update(QualityAnswer)
-        .where(QualityAnswer.id.in_(ids), QualityAnswer.status == leases.ACTIVE)
-        .values(status=status, **values)
-        .returning(QualityAnswer.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, QualityAnswer) and obj.id in ids:
-            session.expire(obj)
-    return len(moved)
-
-
-def heartbeat(
-    session: Session, actor: Actor, answer_id: str, now: datetime, lease_seconds: float
-) -> QualityAnswer:
-    leases.check_worker(actor)
-    answer = own_answer(session, actor, answer_id)
-    if answer.status != "active":
-        raise _not_active(answer)
-    answer.expires_at = now + timedelta(seconds=lease_seconds)
-    session.flush()
-    return answer
-
-
-def give_back(
-    session: Session, actor: Actor, answer_id: str, *, skip: bool, now: datetime
-) -> QualityAnswer:
-    """Release a quality lease (the item may come back), or skip it: an evaluation item is then
-    never served to the worker again; a training item cannot be skipped (the qualification
-    needs its answers), only released."""
-    leases.check_worker(actor)
-    answer = own_answer(session, actor, answer_id)
-    if skip and answer.kind == TRAINING and answer.status == "active":
-        raise InvalidState(
-            "A training task cannot be skipped; release it to come back to it later.",
-            field="assignment_id",
-        )
-    moved = _end(
-        session,
-        [answer.id],
-        "skipped" if skip else "released",
-        active_seconds=leases.elapsed(answer.started_at, now),
-    )
-    session.refresh(answer)
-    if not moved:
-        raise _not_active(answer)
-    return answer
-
-
-def reclaim_expired(session: Session, now: datetime, *, limit: int = leases.RECLAIM_BATCH) -> int:
-    """Expire up to ``limit`` quality leases that ran out (they hold no shared slot; this only
-    frees the worker's one lease and keeps the statuses true)."""
-    ids = list(
-        session.scalars(
-            select(QualityAnswer.id)
-            .where(QualityAnswer.status == leases.ACTIVE, QualityAnswer.expires_at <= now)
-            .order_by(QualityAnswer.expires_at)
-            .limit(limit)
-        )
-    )
-    return _end(session, ids, "expired")
-
-
-def anything_expired(session: Session, now: datetime) -> bool:
-    stmt = select(QualityAnswer.id).where(
-        QualityAnswer.status == leases.ACTIVE, QualityAnswer.expires_at <= now
-    )
-    return session.scalar(stmt.limit(1)) is not None
-
-
-# --- submit --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class QualityTarget:
-    """What a quality answer is checked and scored against, read before the write."""
-
-    answer_id: str
-    kind: str
-    type: str
-    params: dict[str, Any]
-    expected: dict[str, Any]
-    project_id: str
-    #: The status a live label of this project answers with (``completed`` with one label per
-    #: task, else ``pending``): what an evaluation submit says too.
-    live_status: str
-
-
-@dataclass(frozen=True, slots=True)
-class QualitySubmission:
-    answer_id: str
-    kind: str
-    response: dict[str, Any]
-    score: float
-    correct: bool
-    expected: dict[str, Any]
-    project_id: str
-    live_status: str
-
-
-def submit_target(
-    session: Session, actor: Actor, answer_id: str, body: Any, now: datetime
-) -> QualityTarget:
-    """Read (a read transaction) the caller's quality lease and its item."""
-    answer = own_answer(session, actor, answer_id)
-    if answer.status != "active":
-        raise _not_active(answer)
-    item = session.get(QualityTask, answer.quality_task_id)
-    if item is None:
-        raise NotFound(f"No assignment with id '{answer_id}'.", field="assignment_id")
-    workflow = projects.project_defaults(session, actor, project_id=answer.project_id).workflow
-    live_status = "completed" if workflow.redundancy.max_labels == 1 else "pending"
-    return QualityTarget(
-        answer.id,
-        answer.kind,
-        item.type,
-        item.params or {},
-        item.expected_response,
-        answer.project_id,
-        live_status,
-    )
-
-
-def check_submission(target: QualityTarget, body: Any) -> QualitySubmission:
-    """Check the response against the item's params and score it against the expected one:
-    pure, run with no transaction open."""
-    if not isinstance(body, dict) or "response" not in body:
-        raise ValidationError('The body must be {"response": {...}}.', field="response")
-    spec = registry.get(target.type)
-    try:
-        response = spec.validate_response(target.params, body["response"])
-    except ValidationError as exc:
-        raise under("response", exc) from None
-    value = gold_scores.score(spec.scorer, response, target.expected)
-    return QualitySubmission(
-        target.answer_id,
-        target.kind,
-        response,
-        value,
-        gold_scores.is_correct(spec.scorer, value),
-        target.expected,
-        target.project_id,
-        target.live_status,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class QualityResult:
-    answer: QualityAnswer
-    submission: QualitySubmission
-    #: For a training answer, the qualification after it.
-    qualification: QualificationState | None
-
-
-def submit(
-    session: Session, actor: Actor, submission: QualitySubmission, now: datetime
-) -> QualityResult:
-    """Store a checked, scored answer (compare-and-set on the lease being active)."""
-    leases.check_worker(actor)
-    answer = own_answer(session, actor, submission.answer_id)
-    values = {
-        "status": "submitted",
-        "submitted_at": now,
-        "active_seconds": leases.elapsed(answer.started_at, now),
-        "response": submission.response,
-        "score": submission.score,
-        "correct": submission.correct,
-    }
-    if answer.kind == EVALUATION:
-        stored = store_evaluation_answer(session, actor, answer, values)
-    else:
-        stored = _store(session, answer, values)
-    if not stored:
-        session.refresh(answer)
-        raise _not_active(answer)
-    state = None
-    if answer.kind == TRAINING:
-        found = [p for p in quality_projects(session, actor) if p.id == answer.project_id]
-        state = qualification_states(session, actor, answer.user_id, found).get(answer.project_id)
-    return QualityResult(answer, submission, state)
-
-
-def store_evaluation_answer(
-    session: Session, actor: Actor, answer: QualityAnswer, values: dict[str, Any]
-) -> bool:
-    """The one place a worker's evaluation (hidden gold) answer is stored, scored
-    (``values``: response, score, correct, status ``submitted``). Worker quality (accuracy on
-    gold, pause below the project's threshold) hooks in here, in the same transaction, after
-    the row is stored. False when the lease was no longer active."""
-    return _store(session, answer, values)
-
-
-def _store(session: Session, answer: QualityAnswer, values: dict[str, Any]) -> bool:
-    moved = session.execute(
-        update(QualityAnswer)
-        .where(QualityAnswer.id == answer.id, QualityAnswer.status == leases.ACTIVE)
-        .values(**values)
-        .returning(QualityAnswer.id)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if moved is None:
-        return False
-    session.expire(answer)
-    session.refresh(answer)
-    return True
-
-
-# --- the worker's projects -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerProject:
-    name: str
-    type: str
-    qualification: QualificationState | None
-
-
-def worker_projects(session: Session, actor: Actor) -> list[WorkerProject]:
-    """The live projects the worker may work on (Studio assignments), by name, each with their
-    qualification state (``None``: the project has none)."""
-    user_id = leases.check_worker(actor)
-    blocked_stmt, _ = eligibility.scope_statements(actor, user_id, None)
-    blocked = set(session.scalars(blocked_stmt))
-    rows = session.execute(
-        select(Project.id, Project.name, Project.type, Project.quality_settings)
-        .where(
-            Project.org_id == actor.org_id,
-            Project.is_test == false(),
-            Project.archived == false(),
-        )
-        .order_by(Project.name)
-    ).all()
-    found = [
-        QualityProject(pid, name, type_name, QualitySettings.from_doc(doc))
-        for pid, name, type_name, doc in rows
-        if pid not in blocked
-    ]
-    states = qualification_states(session, actor, user_id, found)
-    return [WorkerProject(p.name, p.type, states.get(p.id)) for p in found]
-
-
-__all__ = [
-    "QualificationState",
-    "QualityLease",
-    "QualityResult",
-    "QualitySubmission",
-    "QualityTarget",
-    "WorkerProject",
-    "anything_expired",
-    "check_submission",
-    "give_back",
-    "gold_due",
-    "heartbeat",
-    "next_item",
-    "own_answer",
-    "qualification_state",
-    "reclaim_expired",
-    "shown_task_id",
-    "store_evaluation_answer",
-    "submit",
-    "submit_target",
-    "worker_projects",
-]

@@ -25,6 +25,8 @@ from steelyard.tasks import repository
 from steelyard.tasks.models import QualityTask, Task
 from steelyard.tasks.serialize import quality_task_for_worker, task_for_worker
 from steelyard.timefmt import iso
+from steelyard.workflow import qualification
+from steelyard.workflow import quality_answers as answers
 from steelyard.workflow import quality_serving as quality
 from steelyard.workflow import service as workflow
 from steelyard.workflow.models import Assignment, QualityAnswer
@@ -73,7 +75,7 @@ class WorkProjectOut(BaseModel):
 )
 def work_projects(actor: ActorDep, db: DbDep) -> list[WorkProjectOut]:
     with db.unit_of_work(write=False) as session:
-        found = quality.worker_projects(session, actor)
+        found = qualification.worker_projects(session, actor)
     return [
         WorkProjectOut(
             name=p.name,
@@ -172,24 +174,24 @@ async def submit(assignment_id: str, request: Request) -> JSONDoc:
 
 def _check(
     db: Database, actor: Actor, assignment_id: str, body: Any, now: datetime
-) -> workflow.Submission | quality.QualitySubmission:
+) -> workflow.Submission | answers.QualitySubmission:
     with db.unit_of_work(write=False) as session:
         try:
             target = workflow.submit_target(session, actor, assignment_id, body, now)
         except NotFound:
             # Not a live assignment: an evaluation or training lease, or nothing (same 404).
-            quality_target = quality.submit_target(session, actor, assignment_id, body, now)
-            return quality.check_submission(quality_target, body)
+            quality_target = answers.submit_target(session, actor, assignment_id, body, now)
+            return answers.check_submission(quality_target, body)
     return workflow.check_submission(target, body)
 
 
 def _submit(
     session: Session,
     actor: Actor,
-    checked: workflow.Submission | quality.QualitySubmission,
+    checked: workflow.Submission | answers.QualitySubmission,
     now: datetime,
 ) -> dict[str, Any]:
-    if isinstance(checked, quality.QualitySubmission):
+    if isinstance(checked, answers.QualitySubmission):
         return _quality_submit(session, actor, checked, now)
     assignment, completed = workflow.submit(session, actor, checked, now)
     task_id = completed.task_id if completed is not None else _task_id(session, assignment)
@@ -203,20 +205,20 @@ def _submit(
 
 
 def _quality_submit(
-    session: Session, actor: Actor, checked: quality.QualitySubmission, now: datetime
+    session: Session, actor: Actor, checked: answers.QualitySubmission, now: datetime
 ) -> dict[str, Any]:
     """As a live label's answer (evaluation: nothing more, no score); a training answer adds
     the feedback and the qualification's state."""
-    result = quality.submit(session, actor, checked, now)
+    result = answers.submit(session, actor, checked, now)
     answer = result.answer
     item = session.get(QualityTask, answer.quality_task_id)
     doc: dict[str, Any] = {
         "assignment_id": answer.id,
-        "task_id": quality.shown_task_id(item, answer.user_id) if item else None,
+        "task_id": answers.shown_task_id(item, answer.user_id) if item else None,
         "status": checked.live_status,
         "submitted_at": iso(answer.submitted_at) if answer.submitted_at else None,
     }
-    if answer.kind == quality.TRAINING:
+    if answer.kind == qualification.TRAINING:
         doc["status"] = "completed"
         doc["feedback"] = {
             "expected_response": checked.expected,
@@ -268,7 +270,7 @@ def _heartbeat(
             workflow.heartbeat(session, actor, assignment_id, now, lease_seconds)
         )
     except NotFound:
-        answer = quality.heartbeat(session, actor, assignment_id, now, lease_seconds)
+        answer = answers.heartbeat(session, actor, assignment_id, now, lease_seconds)
         return _assignment_view(answer)
 
 
@@ -307,6 +309,6 @@ def _give_back_in(
         assignment = workflow.give_back(session, actor, assignment_id, skip=skip, now=now)
     except NotFound:
         return _assignment_view(
-            quality.give_back(session, actor, assignment_id, skip=skip, now=now)
+            answers.give_back(session, actor, assignment_id, skip=skip, now=now)
         )
     return _assignment_view(assignment)
