@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, false, func, select
+from sqlalchemy import bindparam, case, false, func, select
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
@@ -59,21 +59,28 @@ class QualificationState:
         }
 
 
+#: The organization's live projects that have (or had) gold or qualification: a probe of the
+#: partial index ``ix_projects_quality``, empty for most organizations. Built once and run on
+#: the connection (Core): it runs on every ``next``, and the ORM's per-call statement building
+#: was two thirds of its ~140 µs on SQLite. No ORDER BY: sorting by name in SQL made SQLite walk
+#: the (org, env, name) index through every project row instead; the caller sorts.
+QUALITY_PROJECTS = select(Project.id, Project.name, Project.type, Project.quality_settings).where(
+    Project.org_id == bindparam("org_id"),
+    Project.is_test == false(),
+    Project.quality_settings.is_not(None),
+)
+
+
 def quality_projects(session: Session, actor: Actor) -> list[QualityProject]:
-    """The organization's live projects that have (or had) gold or qualification."""
-    rows = session.execute(
-        select(Project.id, Project.name, Project.type, Project.quality_settings)
-        .where(
-            Project.org_id == actor.org_id,
-            Project.is_test == false(),
-            Project.quality_settings.is_not(None),
-        )
-        .order_by(Project.name)
-    ).all()
-    return [
-        QualityProject(pid, name, type_name, QualitySettings.from_doc(doc))
-        for pid, name, type_name, doc in rows
-    ]
+    """The organization's live projects that have (or had) gold or qualification, by name."""
+    rows = session.connection().execute(QUALITY_PROJECTS, {"org_id": actor.org_id}).all()
+    return sorted(
+        (
+            QualityProject(pid, name, type_name, QualitySettings.from_doc(doc))
+            for pid, name, type_name, doc in rows
+        ),
+        key=lambda p: p.name,
+    )
 
 
 def qualification_states(
