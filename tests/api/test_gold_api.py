@@ -230,7 +230,17 @@ def test_gold_is_served_at_the_rate_and_looks_like_live_work(
     for _ in range(24):
         offer = _next(http, worker)
         assert offer is not None
-        shapes.add((tuple(sorted(offer)), tuple(sorted(offer["task"]))))
+        task = offer["task"]
+        shapes.add(
+            (
+                tuple(sorted(offer)),
+                tuple(sorted(task)),
+                tuple(sorted(task["params"])),
+                task["instruction"],
+                task["project"],
+                len(task["task_id"]),
+            )
+        )
         is_gold = offer["task"]["task_id"] not in live_ids
         served.append(is_gold)
         answer = _submit(http, worker, offer, "cat")

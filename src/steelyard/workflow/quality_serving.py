@@ -46,13 +46,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, false, select, text, update
+from sqlalchemy import exists, false, func, literal_column, select, text, update
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
 from steelyard.db.base import new_id
 from steelyard.errors import Forbidden
 from steelyard.projects import service as projects
+from steelyard.projects.models import Project
 from steelyard.tasks.models import QualityTask
 from steelyard.workflow import eligibility, leases
 from steelyard.workflow.models import GoldCount, QualityAnswer
@@ -236,8 +237,11 @@ def _lease(
     project: QualityProject,
     state: QualificationState | None,
 ) -> QualityLease:
-    params = projects.project_defaults(session, actor, project_id=project.id).params
-    instruction = params.get("instruction")
+    instruction = session.scalar(
+        select(_instruction(session.get_bind().dialect.name)).where(
+            Project.id == project.id, Project.org_id == actor.org_id
+        )
+    )
     return QualityLease(
         answer,
         item,
@@ -246,6 +250,16 @@ def _lease(
         instruction if isinstance(instruction, str) else None,
         state,
     )
+
+
+def _instruction(dialect: str) -> Any:
+    """The project's current instruction, read in SQL: a live task shows its project's, and so
+    must gold; the params history is not decoded in the write transaction."""
+    history: Any = Project.param_history
+    if dialect == "postgresql":
+        entry = history.op("->")(literal_column("-1")).op("->>")(literal_column("'instruction'"))
+        return entry
+    return func.json_extract(history, "$[#-1].instruction")
 
 
 def _open_items(user_id: str, project_id: str, kind: str, attempt: int) -> Any:
