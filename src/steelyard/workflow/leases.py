@@ -59,6 +59,8 @@ ACTIVE: ColumnElement[str] = literal_column("'active'")
 class Lease:
     assignment: Assignment
     task: Task
+    #: Taken by this call (not a lease the worker already held): counted for the gold rate.
+    fresh: bool = False
 
 
 def check_worker(actor: Actor) -> str:
@@ -186,7 +188,7 @@ def next_assignment(
             started_at=now,
             expires_at=expires,
         )
-        return Lease(assignment, taken)
+        return Lease(assignment, taken, fresh=True)
     return None
 
 

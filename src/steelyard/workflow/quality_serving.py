@@ -136,21 +136,78 @@ def next_item(
             if lease is not None:
                 return lease
         end_answers(session, [held.id], "expired" if held.expires_at <= now else "released")
-    live_held = leases.held_lease(session, actor, user_id)
-    if live_held is not None:
-        if live_held.expires_at > now:
-            return leases.next_assignment(
-                session, actor, project_name=project_name, now=now, lease_seconds=lease_seconds
-            )
-        leases.expire(session, [live_held.id])
     project_id = None
     if project_name:
         project_id = projects.project_ref(session, actor, name=project_name).id
+    wanted = [p for p in found if project_id in (None, p.id)]
+    gold = [p for p in wanted if p.settings.gold_rate > 0]
+    counts = _counts(session, user_id, [p.id for p in gold])
+    due = [p for p in gold if _due(p, user_id, counts)]
+    qualifying = [p for p in wanted if p.settings.qualification is not None]
+    first = _First(None, ())
+    if due or qualifying:
+        # Something other than live work may come next: only now is the rest read (most
+        # calls, with no gold slot due and no qualification, go straight to the live path).
+        first = _quality_first(
+            session, actor, user_id, project_id, project_name, qualifying, due, now, lease_seconds
+        )
+        if first.stop or isinstance(first.lease, QualityLease):
+            return first.lease
+    live_lease = first.lease or leases.next_assignment(
+        session,
+        actor,
+        project_name=project_name,
+        now=now,
+        lease_seconds=lease_seconds,
+        exclude_projects=first.unqualified,
+    )
+    fresh = isinstance(live_lease, leases.Lease) and live_lease.fresh
+    live_project = live_lease.task.project_id if isinstance(live_lease, leases.Lease) else None
+    if fresh and live_project in {p.id for p in gold}:
+        _count(session, actor, user_id, live_project or "", gold=False)
+    return live_lease
+
+
+def _due(project: QualityProject, user_id: str, counts: dict[str, tuple[int, int]]) -> bool:
+    live, served_gold = counts.get(project.id, (0, 0))
+    return gold_due(project.settings.gold_rate, live + served_gold, _phase(user_id, project.id))
+
+
+@dataclass(frozen=True, slots=True)
+class _First:
+    """What comes before the live path: a lease (a quality one, or the live one held), the
+    projects the worker is not qualified for, and whether to stop there (``lease`` or none)."""
+
+    lease: leases.Lease | QualityLease | None
+    unqualified: tuple[str, ...]
+    stop: bool = False
+
+
+def _quality_first(
+    session: Session,
+    actor: Actor,
+    user_id: str,
+    project_id: str | None,
+    project_name: str | None,
+    qualifying: list[QualityProject],
+    due: list[QualityProject],
+    now: datetime,
+    lease_seconds: float,
+) -> _First:
+    """A held live lease, a training item, or a gold item, if one comes before live work;
+    with the projects the worker is not qualified for."""
+    live_held = leases.held_lease(session, actor, user_id)
+    if live_held is not None:
+        if live_held.expires_at > now:
+            held = leases.next_assignment(
+                session, actor, project_name=project_name, now=now, lease_seconds=lease_seconds
+            )
+            return _First(held, (), stop=held is None)
+        leases.expire(session, [live_held.id])
     scope = eligibility.work_scope(session, actor, user_id, project_id, project_name or "")
     blocked = set(scope.blocked_projects)
-    mine = [p for p in found if p.id not in blocked and project_id in (None, p.id)]
+    qualifying = [p for p in qualifying if p.id not in blocked]
     expires = now + timedelta(seconds=lease_seconds)
-    qualifying = [p for p in mine if p.settings.qualification is not None]
     states = qualification_states(session, actor, user_id, qualifying)
     unqualified = tuple(p.id for p in qualifying if states[p.id].status != "passed")
     for p in qualifying:
@@ -160,41 +217,28 @@ def next_item(
             continue
         lease = _lease_training(session, actor, user_id, p, attempt, state, now, expires)
         if lease is not None:
-            return lease
+            return _First(lease, unqualified)
     if project_id is not None and project_id in unqualified:
         state = states[project_id]
         if state.status == "failed":
             raise Forbidden(
                 f"You did not pass the qualification for project '{project_name}' "
-                f"(score {state.score:.2f}, pass mark {state.pass_mark:.2f}) and have no "
-                "attempts left.",
+                f"(score {state.score or 0.0:.2f}, pass mark {state.pass_mark:.2f}) and have "
+                "no attempts left.",
                 field="project",
             )
-        return None
-    gold = [p for p in mine if p.settings.gold_rate > 0 and p.id not in unqualified]
-    counts = _counts(session, user_id, [p.id for p in gold])
-    for p in gold:
-        live, served_gold = counts.get(p.id, (0, 0))
-        if not gold_due(p.settings.gold_rate, live + served_gold, _phase(user_id, p.id)):
+        return _First(None, unqualified, stop=True)
+    for p in due:
+        if p.id in blocked or p.id in unqualified:
             continue
         if not _live_work(session, actor, user_id, p.id):
             continue
         lease = _lease_evaluation(session, actor, user_id, p, now, expires)
         if lease is not None:
             _count(session, actor, user_id, p.id, gold=True)
-            return lease
+            return _First(lease, unqualified)
         # No evaluation task left for this worker: the slot passes to live work.
-    live_lease = leases.next_assignment(
-        session,
-        actor,
-        project_name=project_name,
-        now=now,
-        lease_seconds=lease_seconds,
-        exclude_projects=unqualified,
-    )
-    if live_lease is not None and live_lease.task.project_id in {p.id for p in gold}:
-        _count(session, actor, user_id, live_lease.task.project_id or "", gold=False)
-    return live_lease
+    return _First(None, unqualified)
 
 
 def _serving_attempt(state: QualificationState, *, named: bool) -> int | None:
