@@ -92,7 +92,17 @@ def work_projects(actor: ActorDep, db: DbDep) -> list[WorkProjectOut]:
     "/work/next",
     tags=["work"],
     summary="Lease the next task (204 when there is none)",
-    responses={204: {"description": "No task is available now."}},
+    description="Answers `{assignment_id, task, lease_expires_at}`: `task` is what to label "
+    "(`task_id`, `type`, `project`, `instruction`, the params the type shows). A project with a "
+    "qualification you have not passed serves its training tasks first, one at a time; such an "
+    "offer adds `training` (`required`, `answered`, `score`, `status`, `attempt`, "
+    "`attempts_left`, `pass_mark`), and its live tasks wait until you pass. Naming with "
+    "`?project=` a project whose qualification you failed retakes it while attempts are left, "
+    "else answers 403. You hold one lease at a time: asking again returns it.",
+    responses={
+        204: {"description": "No task is available now."},
+        403: {"description": "The project is not open to you (assignments, qualification)."},
+    },
 )
 async def next_task(
     request: Request,
@@ -159,6 +169,10 @@ class SubmitBody(BaseModel):
     "/work/{assignment_id}/submit",
     tags=["work"],
     summary="Submit a response",
+    description="Answers `{assignment_id, task_id, status, submitted_at}` (`status`: "
+    "`completed` when this label was the last the task needed, else `pending`). For a training "
+    "task it adds `feedback` (`expected_response`, your `score` in [0, 1], `correct`) and "
+    "`qualification` (as on `next`'s `training`).",
     openapi_extra=bodies.body(SubmitBody),
 )
 async def submit(assignment_id: str, request: Request) -> JSONDoc:
