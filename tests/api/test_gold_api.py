@@ -364,3 +364,29 @@ def _active_leases(db: Database, assignment_id: str) -> int:
             .where(QualityAnswer.user_id == user, QualityAnswer.status == "active")
         )
         return int(live or 0) + int(gold or 0)
+
+
+def test_a_quality_lease_is_the_holders_only_and_training_is_not_skipped(
+    server: LiveServer, http: httpx.Client, db: Database, org: Org, password_hash: str
+) -> None:
+    project = _project(server, org, qualification={"pass_mark": 0.5})
+    _quality(http, org, "training", project, ["cat"])
+    worker, other = (_worker(http, db, org, password_hash) for _ in range(2))
+    offer = _next(http, worker)
+    aid = offer["assignment_id"]
+    unknown = http.post("/api/work/000000000000000000000000/heartbeat", headers=other)
+    for path in ("heartbeat", "release", "skip", "submit"):
+        body = {"response": {"category": "cat"}} if path == "submit" else None
+        r = http.post(f"/api/work/{aid}/{path}", json=body, headers=other)
+        # Someone else's quality lease looks exactly like an assignment that does not exist.
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["code"] == unknown.json()["error"]["code"]
+    r = http.post(f"/api/work/{aid}/skip", headers=worker)
+    assert r.status_code == 409 and "release" in r.json()["error"]["message"]
+    bad = http.post(
+        f"/api/work/{aid}/submit", json={"response": {"category": "horse"}}, headers=worker
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "response.category"
+    assert _submit(http, worker, offer, "cat")["feedback"]["correct"] is True
+    # Nothing more to train on, and no live task: nothing to do.
+    assert _next(http, worker) is None

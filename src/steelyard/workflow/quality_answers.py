@@ -79,12 +79,19 @@ def end_answers(session: Session, ids: list[str], status: str, **values: Any) ->
 def heartbeat(
     session: Session, actor: Actor, answer_id: str, now: datetime, lease_seconds: float
 ) -> QualityAnswer:
+    """Extend the caller's active quality lease (compare-and-set on ``active``, as for live)."""
     leases.check_worker(actor)
     answer = own_answer(session, actor, answer_id)
-    if answer.status != "active":
+    moved = session.execute(
+        update(QualityAnswer)
+        .where(QualityAnswer.id == answer.id, QualityAnswer.status == leases.ACTIVE)
+        .values(expires_at=now + timedelta(seconds=lease_seconds))
+        .returning(QualityAnswer.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    session.refresh(answer)
+    if moved is None:
         raise _not_active(answer)
-    answer.expires_at = now + timedelta(seconds=lease_seconds)
-    session.flush()
     return answer
 
 
