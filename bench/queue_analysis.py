@@ -195,3 +195,24 @@ def not_customer_tasks(db_url: str, org_id: str, served: set[str]) -> int:
     finally:
         db.dispose()
     return len(ids) - found
+
+
+def gold_leases(db_url: str, org_id: str) -> list[int]:
+    """[gold, live] leases the server counted for the organization's workers in projects with
+    a gold rate (``gold_counts``): what decides the share it serves."""
+    from sqlalchemy import func, select
+
+    from steelyard.db.engine import Database
+    from steelyard.workflow.models import GoldCount
+
+    db = Database(db_url)
+    try:
+        with db.unit_of_work(write=False) as s:
+            gold, live = s.execute(
+                select(func.sum(GoldCount.gold_served), func.sum(GoldCount.live_served)).where(
+                    GoldCount.org_id == org_id
+                )
+            ).one()
+    finally:
+        db.dispose()
+    return [int(gold or 0), int(live or 0)]

@@ -124,17 +124,17 @@ def create_through_api(base: str, setup: Setup, gold_tasks: int, gold_rate: floa
 
 
 def ask_gold_rate(http: httpx.Client, rate: float) -> str:
-    """Ask for a gold rate where the workflow engine may read it.
-
-    The engine that serves gold is being built on another branch; the bench does not know its
-    setting's final name, so it adds ``gold_rate`` to the project's params (Scale's params are
-    open) and reports whether the server kept it. Whether gold is then *served* is measured
-    from what the workers are handed (``analysis``), not assumed.
-    """
+    """Set the project's ``gold_rate`` (a project param, ``projects.workflow_settings``): the
+    workers' ``next`` then serves the evaluation tasks as that share of each worker's items,
+    hidden among the live ones. Refused or not echoed back is an error: the bench must not
+    report gold figures for a project that serves none."""
     r = http.post(f"/v1/projects/{PROJECT}/setParams", json={"gold_rate": rate})
     if r.status_code != 200:
-        return f"params gold_rate={rate} refused ({r.status_code})"
-    return f"params gold_rate={rate} accepted"
+        raise RuntimeError(f"setParams gold_rate={rate}: {r.status_code} {r.text}")
+    echoed = r.json().get("params", {}).get("gold_rate")
+    if echoed != rate:
+        raise RuntimeError(f"setParams gold_rate={rate} answered params.gold_rate={echoed}")
+    return f"params gold_rate={rate} set"
 
 
 def bulk_load(db_url: str, org_id: str, template_task_id: str, n: int) -> float:

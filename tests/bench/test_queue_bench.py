@@ -35,6 +35,11 @@ def test_a_short_run_counts_labels_and_finds_no_double_hand_out() -> None:
     # The server applies some redundancy (1 until the workflow engine's k arrives).
     assert result["k_effective"] in (1, 3)
     assert result["generator_cpu"] > 0 and result["server_cpu"] > 0
+    # Gold is served (the project's gold_rate 0.1), hidden under ids that are no customer
+    # task, and the server counted each such lease.
+    assert result["gold_served"] > 0
+    assert result["gold_counted"][0] == result["gold_served"]
+    assert result["other_answers"] == {}
     bench.report([result])  # the table prints from what a run returns
 
 

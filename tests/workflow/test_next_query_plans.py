@@ -123,3 +123,18 @@ def test_expired_leases_are_found_by_the_expiry_index(db: Database) -> None:
     plan = _plan(db, stmt)
     assert "ix_assignments_active_expiry" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_gold_lookups_are_index_probes(db: Database) -> None:
+    """What ``next`` adds for gold and qualification: the organization's projects with them
+    (on every next: a probe of the partial index, nothing read for an organization without
+    them) and the worker's held quality lease."""
+    from steelyard.workflow import qualification
+    from steelyard.workflow.models import QualityAnswer
+
+    plan = _plan(db, qualification.QUALITY_PROJECTS.params(org_id=ACTOR.org_id))
+    assert "INDEX ix_projects_quality (org_id=? AND is_test=?)" in plan, plan
+    held = select(QualityAnswer.id).where(
+        QualityAnswer.user_id == USER, QualityAnswer.status == leases.ACTIVE
+    )
+    assert "ux_quality_answers_user_active" in _plan(db, held)

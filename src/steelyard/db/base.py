@@ -79,6 +79,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 #: JSON documents: JSONB on PostgreSQL, JSON text on SQLite.
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+#: A JSON document that may be absent: Python ``None`` is SQL NULL (not the JSON ``null``), so
+#: ``IS NULL`` tests and partial indexes see it.
+NullableJSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 #: Integer surrogate keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -137,11 +137,11 @@ class JobRunner:
         return len(claimed)
 
     def reap_leases(self, *, force: bool = False) -> int:
-        """Expire the leases that ran out (``workflow.leases.reclaim_expired``) and put reviews
-        whose lease ran out back in the queue (``workflow.review.reclaim_expired``), at most
-        once per ``reap_seconds`` unless ``force``; asks in a read transaction first, as
-        ``claim`` does."""
-        from steelyard.workflow import leases, review
+        """Expire the leases that ran out (``workflow.leases.reclaim_expired``, and quality
+        leases by ``workflow.quality_answers.reclaim_expired``) and put reviews whose lease ran
+        out back in the queue (``workflow.review.reclaim_expired``), at most once per
+        ``reap_seconds`` unless ``force``; asks in a read transaction first, as ``claim`` does."""
+        from steelyard.workflow import leases, quality_answers, review
 
         if not force and time.monotonic() - self._reaped_at < self.reap_seconds:
             return 0
@@ -149,7 +149,7 @@ class JobRunner:
         now = self.clock.now()
         reclaimed = 0
         try:
-            for kind in (leases, review):
+            for kind in (leases, quality_answers, review):
                 with self.db.unit_of_work(write=False) as session:
                     if not kind.anything_expired(session, now):
                         continue

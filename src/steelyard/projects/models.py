@@ -5,15 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from steelyard.db.base import Base, JSONDoc, UTCDateTime, new_id, utcnow
+from steelyard.db.base import Base, JSONDoc, NullableJSON, UTCDateTime, new_id, utcnow
+
+_HAS_QUALITY = text("quality_settings IS NOT NULL")
 
 
 class Project(Base):
     __tablename__ = "projects"
-    __table_args__ = (UniqueConstraint("org_id", "is_test", "name"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "is_test", "name"),
+        # "Which of the organization's projects serve gold or qualify": read on every next.
+        Index(
+            "ix_projects_quality",
+            "org_id",
+            "is_test",
+            sqlite_where=_HAS_QUALITY,
+            postgresql_where=_HAS_QUALITY,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -28,6 +40,12 @@ class Project(Base):
     dataset_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     #: Workflow and pay settings (redundancy, review, rates) used by the workflow engine.
     settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    #: Gold rate and qualification (``workflow_settings.QualitySettings.to_doc``), copied from
+    #: the params at each change so that ``next`` reads them without decoding the params;
+    #: NULL for a project that never had them (``next`` then does nothing more for it).
+    quality_settings: Mapped[dict[str, Any] | None] = mapped_column(
+        NullableJSON, nullable=True, default=None
+    )
     template_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
+from steelyard.projects import workflow_settings
 from steelyard.projects.models import Batch, Project
 from steelyard.projects.params import (
     NewProject,
@@ -186,6 +187,7 @@ def create_project(
         name=name,
         type=new.type,
         param_history=[{**new.params, "version": 0, "created_at": _iso(now)}],
+        quality_settings=workflow_settings.quality_doc([new.params]),
         rapid=new.rapid,
         studio=new.studio,
         dataset_id=new.dataset_id,
@@ -262,7 +264,11 @@ def set_params(session: Session, actor: Actor, change: ParamsUpdate, now: dateti
             Project.id == change.project_id,
             version_column(dialect) == change.base,
         )
-        .values(param_history=change.history, updated_at=now)
+        .values(
+            param_history=change.history,
+            quality_settings=workflow_settings.quality_doc(change.history),
+            updated_at=now,
+        )
         .returning(*_UNCHANGED_COLUMNS)
         .execution_options(synchronize_session=False)
     ).first()
@@ -272,7 +278,12 @@ def set_params(session: Session, actor: Actor, change: ParamsUpdate, now: dateti
             raise ParamsChanged()
         raise NotFound("Project not found.", field="project")
     values = dict(zip((c.key for c in _UNCHANGED_COLUMNS), row, strict=True))
-    return Project(**values, param_history=change.history, updated_at=now)
+    return Project(
+        **values,
+        param_history=change.history,
+        quality_settings=workflow_settings.quality_doc(change.history),
+        updated_at=now,
+    )
 
 
 def task_template(project: Project) -> dict[str, Any]:

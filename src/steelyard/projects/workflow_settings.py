@@ -1,4 +1,5 @@
-"""A project's workflow settings (redundancy, review, worker quality), read from its params.
+"""A project's workflow settings (redundancy, review, gold rate, qualification, worker quality),
+read from its params.
 
 Scale takes them as project params: ``{"pipeline": "consensus_task", "consensus_attempts": k}``
 asks for k labels per task; ``{"pipeline": "standard_task"}`` or nothing for one. Steelyard adds
@@ -12,6 +13,12 @@ for a reviewer instead of completing: every task (``all``), a deterministic shar
 (``sampled``: ``fraction``), or those whose aggregate's confidence is below
 ``agreement_below`` (``disagreement``). See ``workflow.review``.
 
+Gold and qualification (``read_quality``): ``{"gold_rate": 0.1}`` serves hidden evaluation
+tasks as that share of a worker's items in the project; ``{"qualification": {"pass_mark": 0.8,
+"tasks": 5, "max_attempts": 2}}`` has a worker answer ``tasks`` of the project's training tasks
+(all of them when left out), with feedback, and reach a mean score of ``pass_mark`` before live
+work; a failed attempt may be retaken while attempts are left (``max_attempts``, default 1).
+
 They live in the params (so the project echoes them as Scale does) and are parsed from the
 params the task create path has already read and checked (``ProjectDefaults``), so a create
 reads nothing more. The module is pure and sits in ``projects``, under both ``tasks`` (task
@@ -20,6 +27,7 @@ create records what a task needs) and ``workflow`` (which acts on it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,8 +35,10 @@ from steelyard.errors import ValidationError
 
 #: Params keys that set the redundancy (a pipeline replaces them all).
 REDUNDANCY_KEYS = ("pipeline", "consensus_attempts", "redundancy")
+#: Params keys for gold and qualification (``read_quality``).
+QUALITY_KEYS = ("gold_rate", "qualification")
 #: Params keys that are workflow settings rather than task defaults.
-KEYS = (*REDUNDANCY_KEYS, "review", "worker_quality")
+KEYS = (*REDUNDANCY_KEYS, *QUALITY_KEYS, "review", "worker_quality")
 REVIEW_MODES = ("none", "sampled", "all", "disagreement")
 PIPELINES = ("standard_task", "consensus_task")
 #: The most labels one task may ask for.
@@ -106,6 +116,9 @@ def read(params: dict[str, Any], *, prefix: str = "params.") -> WorkflowSettings
     """The settings ``params`` hold, checked; errors name the field (``params.pipeline``)."""
     if not any(key in params for key in KEYS):
         return DEFAULT
+    # Gold and qualification are read apart (``read_quality``); checked here so that every
+    # setting is refused at the same place.
+    read_quality(params, prefix=prefix)
     review = read_review(params.get("review"), f"{prefix}review")
     settings = _redundancy(params, prefix)
     if review != NO_REVIEW:
@@ -282,3 +295,134 @@ def superseded(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
     drop = {"consensus_attempts": "redundancy", "redundancy": "consensus_attempts"}
     gone = {drop[key] for key in drop if key in sent}
     return {k: v for k, v in current.items() if k not in gone} if gone else current
+
+
+# --- gold and qualification ----------------------------------------------------------------
+
+#: The largest share of a worker's items that may be gold: above it, gold is most of the work.
+MAX_GOLD_RATE = 0.5
+#: The most training tasks a qualification may ask for, and attempts it may allow.
+MAX_QUALIFICATION_TASKS = 1000
+MAX_ATTEMPTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Qualification:
+    """Training a worker passes before live work: a mean score of ``pass_mark`` over ``tasks``
+    of the project's training tasks (``None``: all of them), in at most ``max_attempts``."""
+
+    pass_mark: float
+    tasks: int | None = None
+    max_attempts: int = 1
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"pass_mark": self.pass_mark, "tasks": self.tasks, "max_attempts": self.max_attempts}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Qualification:
+        return cls(float(doc["pass_mark"]), doc.get("tasks"), int(doc.get("max_attempts", 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class QualitySettings:
+    """Gold and qualification: ``gold_rate`` 0 serves no gold; ``qualification`` ``None`` lets
+    every eligible worker straight to live work."""
+
+    gold_rate: float = 0.0
+    qualification: Qualification | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.gold_rate > 0 or self.qualification is not None
+
+    def to_doc(self) -> dict[str, Any]:
+        """What ``projects.quality_settings`` stores (read on ``next`` without the params)."""
+        return {
+            "gold_rate": self.gold_rate,
+            "qualification": self.qualification.to_doc() if self.qualification else None,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> QualitySettings:
+        if not doc:
+            return NO_QUALITY
+        q = doc.get("qualification")
+        return cls(float(doc.get("gold_rate") or 0.0), Qualification.from_doc(q) if q else None)
+
+
+NO_QUALITY = QualitySettings()
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def read_quality(params: dict[str, Any], *, prefix: str = "params.") -> QualitySettings:
+    """The gold rate and qualification ``params`` hold, checked; errors name the field
+    (``params.gold_rate``, ``params.qualification.pass_mark``)."""
+    if not any(key in params for key in QUALITY_KEYS):
+        return NO_QUALITY
+    rate = 0.0
+    if params.get("gold_rate") is not None:
+        value = _number(params["gold_rate"])
+        if value is None or not 0.0 <= value <= MAX_GOLD_RATE:
+            raise ValidationError(
+                f"{prefix}gold_rate must be a number from 0 to {MAX_GOLD_RATE}.",
+                field=f"{prefix}gold_rate",
+            )
+        rate = value
+    raw = params.get("qualification")
+    qualification = None if raw is None else _qualification(raw, f"{prefix}qualification")
+    return QualitySettings(rate, qualification)
+
+
+def _qualification(value: Any, field: str) -> Qualification:
+    if not isinstance(value, dict):
+        raise ValidationError(
+            f"{field} must be an object {{pass_mark, tasks, max_attempts}}.", field=field
+        )
+    unknown = sorted(set(value) - {"pass_mark", "tasks", "max_attempts"})
+    if unknown:
+        name = f"{field}.{unknown[0]}"
+        raise ValidationError(f"{name} is not a setting.", field=name)
+    mark = _number(value.get("pass_mark"))
+    if mark is None or not 0.0 < mark <= 1.0:
+        raise ValidationError(
+            f"{field}.pass_mark must be a number in (0, 1].", field=f"{field}.pass_mark"
+        )
+    tasks = value.get("tasks")
+    if tasks is not None and (
+        isinstance(tasks, bool)
+        or not isinstance(tasks, int)
+        or not 1 <= tasks <= MAX_QUALIFICATION_TASKS
+    ):
+        raise ValidationError(
+            f"{field}.tasks must be a whole number from 1 to {MAX_QUALIFICATION_TASKS}.",
+            field=f"{field}.tasks",
+        )
+    attempts = value.get("max_attempts", 1)
+    if (
+        isinstance(attempts, bool)
+        or not isinstance(attempts, int)
+        or not 1 <= attempts <= MAX_ATTEMPTS
+    ):
+        raise ValidationError(
+            f"{field}.max_attempts must be a whole number from 1 to {MAX_ATTEMPTS}.",
+            field=f"{field}.max_attempts",
+        )
+    return Qualification(mark, tasks, attempts)
+
+
+def quality_doc(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What a project stores in ``quality_settings`` for its params ``history``: ``None`` for a
+    project that never had gold or qualification, else the settings now in force (all off when
+    the keys went away, so that ``next`` still looks for a quality lease a worker may hold)."""
+    if not any(key in entry for entry in history for key in QUALITY_KEYS):
+        return None
+    try:
+        settings = read_quality(history[-1])
+    except ValidationError:
+        settings = NO_QUALITY
+    return settings.to_doc()

@@ -75,16 +75,7 @@ def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[s
     names in ``worker_params`` do (a customer may keep anything else in the params). A task
     sent back by an audit or review rejection adds ``rework`` with the comment.
     """
-    params = task.params or {}
-    doc: dict[str, Any] = {
-        "task_id": task.task_id,
-        "type": task.type,
-        "instruction": task.instruction or "",
-        "params": {k: params[k] for k in registry.get(task.type).worker_params if k in params},
-    }
-    if project_name is not None:
-        # The worker chooses its queue by project name (``/api/work/next?project=``).
-        doc["project"] = project_name
+    doc = _worker_view(task.task_id, task.type, task.instruction, task.params or {}, project_name)
     rework = _rework(task)
     if rework is not None:
         doc["rework"] = rework
@@ -92,18 +83,28 @@ def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[s
 
 
 def quality_task_for_worker(
-    task: QualityTask, *, project_name: str | None, instruction: str = ""
+    task: QualityTask, *, task_id: str, instruction: str | None, project_name: str | None
 ) -> dict[str, Any]:
-    """An evaluation or training task as the worker was shown it: the same allow-list as
-    ``task_for_worker`` (its id is the quality task's; nothing says it was gold there)."""
-    params = task.params or {}
+    """An evaluation or training task as a labeler sees it: exactly the keys and allow-list of
+    ``task_for_worker`` (gold must not stand out), under the ``task_id`` the worker is shown."""
+    return _worker_view(task_id, task.type, instruction, task.params or {}, project_name)
+
+
+def _worker_view(
+    task_id: str,
+    type_name: str,
+    instruction: str | None,
+    params: dict[str, Any],
+    project_name: str | None,
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "task_id": task.id,
-        "type": task.type,
-        "instruction": instruction,
-        "params": {k: params[k] for k in registry.get(task.type).worker_params if k in params},
+        "task_id": task_id,
+        "type": type_name,
+        "instruction": instruction or "",
+        "params": {k: params[k] for k in registry.get(type_name).worker_params if k in params},
     }
     if project_name is not None:
+        # The worker chooses its queue by project name (``/api/work/next?project=``).
         doc["project"] = project_name
     return doc
 

@@ -26,6 +26,10 @@ class TaskTypeSpec(ABC):
     #: Which ``steelyard.quality`` consensus applies (``categorical``, ``boxes``, ``spans``,
     #: ``ranking``, ``text``...). The workflow engine reads it to aggregate redundant labels.
     aggregator: ClassVar[str] = "categorical"
+    #: Which ``steelyard.quality.gold_scores`` measure compares a response with a gold one
+    #: (``choice``, ``objects``, ``spans``, ``fields``, ``preference``): evaluation and training
+    #: answers are scored by it.
+    scorer: ClassVar[str] = "choice"
     #: The params a labeler is shown (``tasks.serialize.task_for_worker``): what the task asks
     #: and about what. Anything else a customer put in the params stays with the customer.
     worker_params: ClassVar[tuple[str, ...]] = ()

@@ -143,6 +143,7 @@ def _fake_picks(question: _Question, rng: random.Random) -> list[str]:
 
 class Categorization(TaskTypeSpec):
     name = "categorization"
+    scorer = "choice"
     aggregator = "categorical"
     worker_params = (
         "attachment",

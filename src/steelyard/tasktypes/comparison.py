@@ -70,6 +70,7 @@ def _parse(params: dict[str, Any]) -> tuple[list[str] | None, tuple[Field, ...] 
 
 class Comparison(TaskTypeSpec):
     name = "comparison"
+    scorer = "preference"
     aggregator = "ranking"
     worker_params = ("attachments", "attachment_type", "choices", "fields", "context_attachments")
 

@@ -116,6 +116,7 @@ def _check_label(geometry: GeometryConfig, label: Any, path: str) -> str:
 class ImageAnnotation(TaskTypeSpec):
     name = "imageannotation"
     aliases = tuple(LEGACY)
+    scorer = "objects"
     aggregator = "boxes"
     worker_params = (
         "attachment",

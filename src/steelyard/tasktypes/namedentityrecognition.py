@@ -124,6 +124,7 @@ def _shown(labels: tuple[str, ...]) -> str:
 
 class NamedEntityRecognition(TaskTypeSpec):
     name = "namedentityrecognition"
+    scorer = "spans"
     aggregator = "spans"
     worker_params = (
         "text",

@@ -61,6 +61,7 @@ def _fields(params: dict[str, Any]) -> tuple[Field, ...]:
 
 class TextCollection(TaskTypeSpec):
     name = "textcollection"
+    scorer = "fields"
     aggregator = "text"
     worker_params = ("attachments", "fields", "context_attachments")
 

@@ -20,7 +20,7 @@ of a partial index of the pending tasks in work order (migration 0009), never a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, false, literal_column, or_, select
@@ -54,6 +54,8 @@ class WorkScope:
     excluded_batches: tuple[str, ...]
     #: The prioritized batches the worker may work on, in Studio order.
     prioritized: tuple[str, ...]
+    #: Projects whose qualification the worker has not passed (``without_projects``).
+    unqualified: tuple[str, ...] = ()
 
 
 def scope_statements(actor: Actor, user_id: str, project_id: str | None) -> tuple[Any, Any]:
@@ -186,6 +188,8 @@ def candidates(session: Session, actor: Actor, user_id: str, scope: WorkScope) -
     """Statements giving the next candidate's ``seq``, to be tried in order: one per
     prioritized batch, then the unprioritized rest."""
     base = _pending(session, actor, user_id)
+    if scope.unqualified:
+        base = base.where(or_(Task.project_id.is_(None), Task.project_id.not_in(scope.unqualified)))
     out = [_ordered(session, base.where(Task.batch_id == b)) for b in scope.prioritized]
     rest = base
     if scope.project_id is not None:
@@ -200,3 +204,20 @@ def candidates(session: Session, actor: Actor, user_id: str, scope: WorkScope) -
         )
     out.append(_ordered(session, rest))
     return out
+
+
+def without_projects(scope: WorkScope, projects: tuple[str, ...]) -> WorkScope:
+    """``scope`` with no task of ``projects`` (the worker is not qualified for them yet)."""
+    return replace(scope, unqualified=tuple(sorted({*scope.unqualified, *projects})))
+
+
+def has_work(session: Session, actor: Actor, user_id: str, scope: WorkScope) -> bool:
+    """Whether ``candidates`` would find a task for the worker in ``scope`` (for one project),
+    asked without locking anything: gold is served only beside live work
+    (``workflow.quality_serving``)."""
+    assert scope.project_id is not None
+    stmt = _pending(session, actor, user_id).where(Task.project_id == scope.project_id)
+    barred = set(scope.excluded_batches) - set(scope.prioritized)
+    if barred:
+        stmt = stmt.where(or_(Task.batch_id.is_(None), Task.batch_id.not_in(sorted(barred))))
+    return session.scalar(stmt.limit(1)) is not None

@@ -59,6 +59,8 @@ ACTIVE: ColumnElement[str] = literal_column("'active'")
 class Lease:
     assignment: Assignment
     task: Task
+    #: Taken by this call (not a lease the worker already held): counted for the gold rate.
+    fresh: bool = False
 
 
 def check_worker(actor: Actor) -> str:
@@ -75,6 +77,17 @@ def _held(session: Session, actor: Actor, user_id: str) -> Assignment | None:
             Assignment.org_id == actor.org_id,
         )
     )
+
+
+def held_lease(session: Session, actor: Actor, user_id: str) -> Assignment | None:
+    """The worker's active live assignment, if any (``quality_serving`` asks first)."""
+    return _held(session, actor, user_id)
+
+
+def expire(session: Session, assignment_ids: list[str]) -> None:
+    """End the worker's expired ``assignment_ids`` (giving their slots back) before another
+    kind of lease is taken (``quality_serving``)."""
+    _end(session, assignment_ids, "expired")
 
 
 _INSERT_LEASE = text(
@@ -96,10 +109,13 @@ def next_assignment(
     project_name: str | None,
     now: datetime,
     lease_seconds: float,
+    exclude_projects: tuple[str, ...] = (),
 ) -> Lease | None:
     """The worker's active lease if live, else a new lease on a task that still needs a label
     from this worker, else ``None``. A lease held elsewhere is returned even when
-    ``project_name`` names another project: a worker holds one lease at a time."""
+    ``project_name`` names another project: a worker holds one lease at a time.
+    ``exclude_projects``: projects the worker may not take live work from yet (qualification,
+    ``workflow.quality_serving``)."""
     user_id = check_worker(actor)
     # The id only: a project's params (its whole history) are not decoded on the hot path.
     project_id = None
@@ -113,7 +129,9 @@ def next_assignment(
                 return Lease(held, task)
         # Expired, or its task ended (canceled): it gives its slot back before another is taken.
         _end(session, [held.id], "expired" if held.expires_at <= now else "released")
-    statements = _candidates(session, actor, user_id, project_id, project_name or "")
+    statements = _candidates(
+        session, actor, user_id, project_id, project_name or "", exclude_projects
+    )
     expires = now + timedelta(seconds=lease_seconds)
     reclaimed = False
     for _attempt in range(CANDIDATES):
@@ -170,16 +188,23 @@ def next_assignment(
             started_at=now,
             expires_at=expires,
         )
-        return Lease(assignment, taken)
+        return Lease(assignment, taken, fresh=True)
     return None
 
 
 def _candidates(
-    session: Session, actor: Actor, user_id: str, project_id: str | None, project_name: str = ""
+    session: Session,
+    actor: Actor,
+    user_id: str,
+    project_id: str | None,
+    project_name: str = "",
+    exclude_projects: tuple[str, ...] = (),
 ) -> list[Any]:
     """The candidate statements, in work order (``eligibility``): only tasks the worker may
     work on, prioritized batches first."""
     scope = eligibility.work_scope(session, actor, user_id, project_id, project_name)
+    if exclude_projects:
+        scope = eligibility.without_projects(scope, exclude_projects)
     return eligibility.candidates(session, actor, user_id, scope)
 
 

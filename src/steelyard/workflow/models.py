@@ -125,6 +125,25 @@ class QualityAnswer(Base):
     correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
+class GoldCount(Base):
+    """Items served to one worker in one project with a gold rate: the live leases and the
+    evaluation leases, from which ``workflow.quality_serving`` decides, deterministically,
+    whether the worker's next item there is gold (kept here because counting a worker's labels
+    per ``next`` would grow with their history)."""
+
+    __tablename__ = "gold_counts"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    live_served: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    gold_served: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
 _OPEN_PAUSE = text("status IN ('paused', 'appealed')")
 
 

@@ -28,6 +28,7 @@ from steelyard.timefmt import iso
 from steelyard.workflow import worker_models, worker_quality
 from steelyard.workflow.agreement_report import categorical_answers
 from steelyard.workflow.models import Label, QualityAnswer, WorkerPause
+from steelyard.workflow.quality_answers import shown_task_id
 
 #: Wrong answers listed per project, newest first.
 MAX_MISTAKES = 100
@@ -128,7 +129,12 @@ def _project(
         "mistakes": [
             {
                 "assignment_id": answer_id,
-                "task": quality_task_for_worker(item, project_name=name),
+                "task": quality_task_for_worker(
+                    item,
+                    task_id=shown_task_id(item, user_id),
+                    instruction=None,
+                    project_name=name,
+                ),
                 "your_answer": response,
                 "right_answer": item.expected_response,
                 "submitted_at": iso(at),

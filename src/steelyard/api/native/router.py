@@ -5,7 +5,7 @@ sign-in, sessions and invitations, (from ``reports``) reports for operators, and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
@@ -16,17 +16,22 @@ from starlette.concurrency import run_in_threadpool
 from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
 from steelyard.api.auth import Credential, actor_of, credential_router
-from steelyard.api.deps import json_body
-from steelyard.api.native import auth, quality, reports, review
+from steelyard.api.deps import ActorDep, DbDep, json_body
+from steelyard.api.native import auth, reports, review
+from steelyard.api.native import quality as worker_quality
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
+from steelyard.errors import NotFound
 from steelyard.tasks import repository
-from steelyard.tasks.models import Task
-from steelyard.tasks.serialize import task_for_worker
+from steelyard.tasks.models import QualityTask, Task
+from steelyard.tasks.serialize import quality_task_for_worker, task_for_worker
 from steelyard.timefmt import iso
+from steelyard.workflow import qualification
+from steelyard.workflow import quality_answers as answers
+from steelyard.workflow import quality_serving as serving
 from steelyard.workflow import service as workflow
-from steelyard.workflow.models import Assignment
+from steelyard.workflow.models import Assignment, QualityAnswer
 
 #: The labeling path takes a worker's session token; ``auth`` declares its own routes.
 router = credential_router(Credential.SESSION, prefix="/api")
@@ -39,15 +44,72 @@ router.include_router(reports.router)
 # The reviewer's path (a reviewer's, manager's, admin's or owner's session).
 router.include_router(review.router)
 # Worker quality: my record and appeal (session); pauses for operators.
-router.include_router(quality.worker)
-router.include_router(quality.operator)
+router.include_router(worker_quality.worker)
+router.include_router(worker_quality.operator)
+
+
+class QualificationOut(BaseModel):
+    required: int = Field(description="Training tasks to answer in an attempt.")
+    answered: int = Field(description="Answered so far in the current attempt.")
+    score: float | None = Field(
+        description="Mean score in [0, 1] of the current attempt's answers (of the passing "
+        "attempt once passed); null before the first answer."
+    )
+    status: Literal["not_started", "in_progress", "passed", "failed"]
+    attempt: int = Field(description="The current attempt, from 1.")
+    attempts_left: int = Field(description="Retakes still allowed after the current attempt.")
+    pass_mark: float = Field(description="The mean score an attempt must reach.")
+
+
+class WorkProjectOut(BaseModel):
+    name: str = Field(description="Use it as `?project=` on `POST /api/work/next`.")
+    type: str = Field(description="The task type, e.g. `categorization`.")
+    qualification: QualificationOut | None = Field(
+        description="Null when the project has no qualification: its live tasks are open."
+    )
+
+
+@router.get(
+    "/work/projects",
+    tags=["work"],
+    summary="The projects you may work on, with your qualification in each",
+    description="Live projects open to you (a project with Studio assignments only if you are "
+    "assigned), by name. A project with a qualification serves its training tasks first (from "
+    "`POST /api/work/next`, with or without `?project=`), each submit answered with the "
+    "expected response and your score; its live tasks come once your mean score over the "
+    "required training tasks reaches the pass mark. A failed attempt is retaken by asking "
+    "`next` for that project while `attempts_left` > 0.",
+)
+def work_projects(actor: ActorDep, db: DbDep) -> list[WorkProjectOut]:
+    with db.unit_of_work(write=False) as session:
+        found = qualification.worker_projects(session, actor)
+    return [
+        WorkProjectOut(
+            name=p.name,
+            type=p.type,
+            qualification=QualificationOut(**p.qualification.to_doc())
+            if p.qualification is not None
+            else None,
+        )
+        for p in found
+    ]
 
 
 @router.post(
     "/work/next",
     tags=["work"],
     summary="Lease the next task (204 when there is none)",
-    responses={204: {"description": "No task is available now."}},
+    description="Answers `{assignment_id, task, lease_expires_at}`: `task` is what to label "
+    "(`task_id`, `type`, `project`, `instruction`, the params the type shows). A project with a "
+    "qualification you have not passed serves its training tasks first, one at a time; such an "
+    "offer adds `training` (`required`, `answered`, `score`, `status`, `attempt`, "
+    "`attempts_left`, `pass_mark`), and its live tasks wait until you pass. Naming with "
+    "`?project=` a project whose qualification you failed retakes it while attempts are left, "
+    "else answers 403. You hold one lease at a time: asking again returns it.",
+    responses={
+        204: {"description": "No task is available now."},
+        403: {"description": "The project is not open to you (assignments, qualification)."},
+    },
 )
 async def next_task(
     request: Request,
@@ -67,11 +129,15 @@ async def next_task(
 def _lease_next(
     session: Session, actor: Actor, project: str | None, now: datetime, lease_seconds: int
 ) -> dict[str, Any] | None:
-    lease = workflow.next_assignment(
+    # Gold and qualification first where the organization has them (one indexed probe when
+    # it has none; see workflow.quality_serving).
+    lease = serving.next_item(
         session, actor, project_name=project, now=now, lease_seconds=lease_seconds
     )
     if lease is None:
         return None
+    if isinstance(lease, serving.QualityLease):
+        return _quality_offer(lease)
     project_names, _ = repository.names_for(session, [lease.task])
     task = task_for_worker(lease.task, project_name=project_names.get(lease.task.project_id or ""))
     return {
@@ -79,6 +145,24 @@ def _lease_next(
         "task": task,
         "lease_expires_at": iso(lease.assignment.expires_at),
     }
+
+
+def _quality_offer(lease: serving.QualityLease) -> dict[str, Any]:
+    """A quality lease in exactly the shape of a live one; a training item (not hidden) adds
+    where the worker stands in the qualification."""
+    offer: dict[str, Any] = {
+        "assignment_id": lease.answer.id,
+        "task": quality_task_for_worker(
+            lease.item,
+            task_id=lease.task_id,
+            instruction=lease.instruction,
+            project_name=lease.project_name,
+        ),
+        "lease_expires_at": iso(lease.answer.expires_at),
+    }
+    if lease.qualification is not None:
+        offer["training"] = lease.qualification.to_doc()
+    return offer
 
 
 class SubmitBody(BaseModel):
@@ -92,6 +176,10 @@ class SubmitBody(BaseModel):
     "/work/{assignment_id}/submit",
     tags=["work"],
     summary="Submit a response",
+    description="Answers `{assignment_id, task_id, status, submitted_at}` (`status`: "
+    "`completed` when this label was the last the task needed, else `pending`). For a training "
+    "task it adds `feedback` (`expected_response`, your `score` in [0, 1], `correct`) and "
+    "`qualification` (as on `next`'s `training`).",
     openapi_extra=bodies.body(SubmitBody),
 )
 async def submit(assignment_id: str, request: Request) -> JSONDoc:
@@ -107,15 +195,25 @@ async def submit(assignment_id: str, request: Request) -> JSONDoc:
 
 def _check(
     db: Database, actor: Actor, assignment_id: str, body: Any, now: datetime
-) -> workflow.Submission:
+) -> workflow.Submission | answers.QualitySubmission:
     with db.unit_of_work(write=False) as session:
-        target = workflow.submit_target(session, actor, assignment_id, body, now)
+        try:
+            target = workflow.submit_target(session, actor, assignment_id, body, now)
+        except NotFound:
+            # Not a live assignment: an evaluation or training lease, or nothing (same 404).
+            quality_target = answers.submit_target(session, actor, assignment_id, body, now)
+            return answers.check_submission(quality_target, body)
     return workflow.check_submission(target, body)
 
 
 def _submit(
-    session: Session, actor: Actor, checked: workflow.Submission, now: datetime
+    session: Session,
+    actor: Actor,
+    checked: workflow.Submission | answers.QualitySubmission,
+    now: datetime,
 ) -> dict[str, Any]:
+    if isinstance(checked, answers.QualitySubmission):
+        return _quality_submit(session, actor, checked, now)
     assignment, completed = workflow.submit(session, actor, checked, now)
     task_id = completed.task_id if completed is not None else _task_id(session, assignment)
     return {
@@ -127,11 +225,37 @@ def _submit(
     }
 
 
+def _quality_submit(
+    session: Session, actor: Actor, checked: answers.QualitySubmission, now: datetime
+) -> dict[str, Any]:
+    """As a live label's answer (evaluation: nothing more, no score); a training answer adds
+    the feedback and the qualification's state."""
+    result = answers.submit(session, actor, checked, now)
+    answer = result.answer
+    item = session.get(QualityTask, answer.quality_task_id)
+    doc: dict[str, Any] = {
+        "assignment_id": answer.id,
+        "task_id": answers.shown_task_id(item, answer.user_id) if item else None,
+        "status": checked.live_status,
+        "submitted_at": iso(answer.submitted_at) if answer.submitted_at else None,
+    }
+    if answer.kind == qualification.TRAINING:
+        doc["status"] = "completed"
+        doc["feedback"] = {
+            "expected_response": checked.expected,
+            "score": checked.score,
+            "correct": checked.correct,
+        }
+        if result.qualification is not None:
+            doc["qualification"] = result.qualification.to_doc()
+    return doc
+
+
 def _task_id(session: Session, assignment: Assignment) -> str:
     return str(session.scalar(select(Task.task_id).where(Task.seq == assignment.task_seq)))
 
 
-def _assignment_view(assignment: Assignment) -> dict[str, Any]:
+def _assignment_view(assignment: Assignment | QualityAnswer) -> dict[str, Any]:
     return {
         "assignment_id": assignment.id,
         "status": assignment.status,
@@ -162,7 +286,13 @@ async def heartbeat(assignment_id: str, request: Request) -> JSONDoc:
 def _heartbeat(
     session: Session, actor: Actor, assignment_id: str, now: datetime, lease_seconds: int
 ) -> dict[str, Any]:
-    return _assignment_view(workflow.heartbeat(session, actor, assignment_id, now, lease_seconds))
+    try:
+        return _assignment_view(
+            workflow.heartbeat(session, actor, assignment_id, now, lease_seconds)
+        )
+    except NotFound:
+        answer = answers.heartbeat(session, actor, assignment_id, now, lease_seconds)
+        return _assignment_view(answer)
 
 
 @router.post(
@@ -196,5 +326,10 @@ async def _give_back(request: Request, assignment_id: str, *, skip: bool) -> JSO
 def _give_back_in(
     session: Session, actor: Actor, assignment_id: str, skip: bool, now: datetime
 ) -> dict[str, Any]:
-    assignment = workflow.give_back(session, actor, assignment_id, skip=skip, now=now)
+    try:
+        assignment = workflow.give_back(session, actor, assignment_id, skip=skip, now=now)
+    except NotFound:
+        return _assignment_view(
+            answers.give_back(session, actor, assignment_id, skip=skip, now=now)
+        )
     return _assignment_view(assignment)

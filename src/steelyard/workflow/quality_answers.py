@@ -1,0 +1,283 @@
+"""A worker's quality leases after ``next`` (``quality_serving``): submit (checked and scored
+before the write, stored by compare-and-set), heartbeat, release, skip, and the reaper.
+
+``store_evaluation_answer`` is the one place a hidden-gold answer is stored: worker quality
+hooks in there. A quality lease answers the edge's 404 exactly as an unknown assignment does,
+so ids tell nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from steelyard.accounts.schemas import Actor
+from steelyard.errors import InvalidState, NotFound, ValidationError
+from steelyard.projects import service as projects
+from steelyard.quality import gold_scores
+from steelyard.tasks.models import QualityTask
+from steelyard.tasktypes import registry
+from steelyard.validation import under
+from steelyard.workflow import leases, worker_quality
+from steelyard.workflow.models import QualityAnswer
+from steelyard.workflow.qualification import (
+    TRAINING,
+    QualificationState,
+    qualification_states,
+    quality_projects,
+)
+
+EVALUATION = "evaluation"
+
+
+def shown_task_id(item: QualityTask, user_id: str) -> str:
+    """A quality item's ``task_id`` for one worker: shaped like a live id (creation time, then
+    hex), different per worker, and telling nothing of the item."""
+    digest = hashlib.sha256(f"{item.id}:{user_id}".encode()).hexdigest()[:16]
+    return f"{int(item.created_at.timestamp()):08x}{digest}"
+
+
+def own_answer(session: Session, actor: Actor, answer_id: str) -> QualityAnswer:
+    """The caller's quality lease ``answer_id``; the same 404 as for an unknown assignment."""
+    answer = session.scalar(
+        select(QualityAnswer).where(
+            QualityAnswer.id == answer_id,
+            QualityAnswer.org_id == actor.org_id,
+            QualityAnswer.user_id == (actor.user_id or ""),
+        )
+    )
+    if answer is None:
+        raise NotFound(f"No assignment with id '{answer_id}'.", field="assignment_id")
+    return answer
+
+
+def _not_active(answer: QualityAnswer) -> InvalidState:
+    return InvalidState(f"This assignment is {answer.status}.", field="assignment_id")
+
+
+def end_answers(session: Session, ids: list[str], status: str, **values: Any) -> int:
+    if not ids:
+        return 0
+    moved = session.execute(
+        update(QualityAnswer)
+        .where(QualityAnswer.id.in_(ids), QualityAnswer.status == leases.ACTIVE)
+        .values(status=status, **values)
+        .returning(QualityAnswer.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, QualityAnswer) and obj.id in ids:
+            session.expire(obj)
+    return len(moved)
+
+
+def heartbeat(
+    session: Session, actor: Actor, answer_id: str, now: datetime, lease_seconds: float
+) -> QualityAnswer:
+    """Extend the caller's active quality lease (compare-and-set on ``active``, as for live)."""
+    leases.check_worker(actor)
+    answer = own_answer(session, actor, answer_id)
+    moved = session.execute(
+        update(QualityAnswer)
+        .where(QualityAnswer.id == answer.id, QualityAnswer.status == leases.ACTIVE)
+        .values(expires_at=now + timedelta(seconds=lease_seconds))
+        .returning(QualityAnswer.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    session.refresh(answer)
+    if moved is None:
+        raise _not_active(answer)
+    return answer
+
+
+def give_back(
+    session: Session, actor: Actor, answer_id: str, *, skip: bool, now: datetime
+) -> QualityAnswer:
+    """Release a quality lease (the item may come back), or skip it: an evaluation item is then
+    never served to the worker again; a training item cannot be skipped (the qualification
+    needs its answers), only released."""
+    leases.check_worker(actor)
+    answer = own_answer(session, actor, answer_id)
+    if skip and answer.kind == TRAINING and answer.status == "active":
+        raise InvalidState(
+            "A training task cannot be skipped; release it to come back to it later.",
+            field="assignment_id",
+        )
+    moved = end_answers(
+        session,
+        [answer.id],
+        "skipped" if skip else "released",
+        active_seconds=leases.elapsed(answer.started_at, now),
+    )
+    session.refresh(answer)
+    if not moved:
+        raise _not_active(answer)
+    return answer
+
+
+def reclaim_expired(session: Session, now: datetime, *, limit: int = leases.RECLAIM_BATCH) -> int:
+    """Expire up to ``limit`` quality leases that ran out (they hold no shared slot; this only
+    frees the worker's one lease and keeps the statuses true)."""
+    ids = list(
+        session.scalars(
+            select(QualityAnswer.id)
+            .where(QualityAnswer.status == leases.ACTIVE, QualityAnswer.expires_at <= now)
+            .order_by(QualityAnswer.expires_at)
+            .limit(limit)
+        )
+    )
+    return end_answers(session, ids, "expired")
+
+
+def anything_expired(session: Session, now: datetime) -> bool:
+    stmt = select(QualityAnswer.id).where(
+        QualityAnswer.status == leases.ACTIVE, QualityAnswer.expires_at <= now
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
+# --- submit --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QualityTarget:
+    """What a quality answer is checked and scored against, read before the write."""
+
+    answer_id: str
+    kind: str
+    type: str
+    params: dict[str, Any]
+    expected: dict[str, Any]
+    project_id: str
+    #: The status a live label of this project answers with (``completed`` with one label per
+    #: task, else ``pending``): what an evaluation submit says too.
+    live_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class QualitySubmission:
+    answer_id: str
+    kind: str
+    response: dict[str, Any]
+    score: float
+    correct: bool
+    expected: dict[str, Any]
+    project_id: str
+    live_status: str
+
+
+def submit_target(
+    session: Session, actor: Actor, answer_id: str, body: Any, now: datetime
+) -> QualityTarget:
+    """Read (a read transaction) the caller's quality lease and its item."""
+    answer = own_answer(session, actor, answer_id)
+    if answer.status != "active":
+        raise _not_active(answer)
+    item = session.get(QualityTask, answer.quality_task_id)
+    if item is None:
+        raise NotFound(f"No assignment with id '{answer_id}'.", field="assignment_id")
+    workflow = projects.project_defaults(session, actor, project_id=answer.project_id).workflow
+    live_status = "completed" if workflow.redundancy.max_labels == 1 else "pending"
+    return QualityTarget(
+        answer.id,
+        answer.kind,
+        item.type,
+        item.params or {},
+        item.expected_response,
+        answer.project_id,
+        live_status,
+    )
+
+
+def check_submission(target: QualityTarget, body: Any) -> QualitySubmission:
+    """Check the response against the item's params and score it against the expected one:
+    pure, run with no transaction open."""
+    if not isinstance(body, dict) or "response" not in body:
+        raise ValidationError('The body must be {"response": {...}}.', field="response")
+    spec = registry.get(target.type)
+    try:
+        response = spec.validate_response(target.params, body["response"])
+    except ValidationError as exc:
+        raise under("response", exc) from None
+    value = gold_scores.score(spec.scorer, response, target.expected)
+    return QualitySubmission(
+        target.answer_id,
+        target.kind,
+        response,
+        value,
+        gold_scores.is_correct(spec.scorer, value),
+        target.expected,
+        target.project_id,
+        target.live_status,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QualityResult:
+    answer: QualityAnswer
+    submission: QualitySubmission
+    #: For a training answer, the qualification after it.
+    qualification: QualificationState | None
+
+
+def submit(
+    session: Session, actor: Actor, submission: QualitySubmission, now: datetime
+) -> QualityResult:
+    """Store a checked, scored answer (compare-and-set on the lease being active)."""
+    leases.check_worker(actor)
+    answer = own_answer(session, actor, submission.answer_id)
+    values = {
+        "status": "submitted",
+        "submitted_at": now,
+        "active_seconds": leases.elapsed(answer.started_at, now),
+        "response": submission.response,
+        "score": submission.score,
+        "correct": submission.correct,
+    }
+    if answer.kind == EVALUATION:
+        stored = store_evaluation_answer(session, actor, answer, values, now)
+    else:
+        stored = _store(session, answer, values)
+    if not stored:
+        session.refresh(answer)
+        raise _not_active(answer)
+    state = None
+    if answer.kind == TRAINING:
+        found = [p for p in quality_projects(session, actor) if p.id == answer.project_id]
+        state = qualification_states(session, actor, answer.user_id, found).get(answer.project_id)
+    return QualityResult(answer, submission, state)
+
+
+def store_evaluation_answer(
+    session: Session, actor: Actor, answer: QualityAnswer, values: dict[str, Any], now: datetime
+) -> bool:
+    """The one place a worker's evaluation (hidden gold) answer is stored, scored
+    (``values``: response, score, correct, status ``submitted``), and the worker's quality
+    checked against the project's threshold in the same transaction
+    (``worker_quality.after_gold_answer``: it may pause them from the project). False when the
+    lease was no longer active."""
+    if not _store(session, answer, values):
+        return False
+    session.flush()
+    worker_quality.after_gold_answer(session, actor.org_id, answer.project_id, answer.user_id, now)
+    return True
+
+
+def _store(session: Session, answer: QualityAnswer, values: dict[str, Any]) -> bool:
+    moved = session.execute(
+        update(QualityAnswer)
+        .where(QualityAnswer.id == answer.id, QualityAnswer.status == leases.ACTIVE)
+        .values(**values)
+        .returning(QualityAnswer.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if moved is None:
+        return False
+    session.expire(answer)
+    session.refresh(answer)
+    return True
