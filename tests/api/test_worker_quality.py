@@ -466,8 +466,14 @@ def test_two_deciders_at_once_one_wins(floor: Floor) -> None:
 
         with ThreadPoolExecutor(2) as pool:
             results = sorted(pool.map(decide, deciders, decisions))
-        assert [code for code, _ in results] == [200, 409], results
         shown = floor.quality(headers, floor.strict)[0]["pause"]
+        if [code for code, _ in results] == [200, 200]:
+            # Not a race after all (the barrier only starts them together): an uphold that
+            # landed first may later be lifted, as a decision on what the lifter then saw.
+            assert set(decisions) == {"lift", "uphold"}, results
+            assert shown is None  # lifted: no blocking pause left
+            continue
+        assert [code for code, _ in results] == [200, 409], results
         expected = {"lift": "lifted", "uphold": "upheld"}[results[0][1]]
         assert (shown["status"] if shown else "lifted") == expected
 
