@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import Select, text
 from sqlalchemy.orm import Session
@@ -16,14 +16,30 @@ _INCREMENT = text(
     "ON CONFLICT (org_id, is_test, project_id, batch_id, type, status) "
     "DO UPDATE SET n = task_counts.n + excluded.n"
 )
+_INCREMENT_RETURNING = text(_INCREMENT.text + " RETURNING n")
 
 
-def increment_count(session: Session, key: dict[str, Any], delta: int) -> None:
-    """``task_counts[key].n += delta``, creating the row when missing (an atomic upsert).
+@overload
+def increment_count(
+    session: Session, key: dict[str, Any], delta: int, *, returning: Literal[False] = False
+) -> None: ...
+@overload
+def increment_count(
+    session: Session, key: dict[str, Any], delta: int, *, returning: Literal[True]
+) -> int: ...
+def increment_count(
+    session: Session, key: dict[str, Any], delta: int, *, returning: bool = False
+) -> int | None:
+    """``task_counts[key].n += delta``, creating the row when missing (an atomic upsert);
+    with ``returning``, the row's new ``n``.
 
     Run on the session's connection: the ORM adds nothing to a text statement but its cost.
     """
-    session.connection().execute(_INCREMENT, {**key, "n": delta})
+    conn = session.connection()
+    if returning:
+        return int(conn.execute(_INCREMENT_RETURNING, {**key, "n": delta}).scalar_one())
+    conn.execute(_INCREMENT, {**key, "n": delta})
+    return None
 
 
 def skip_locked(session: Session, stmt: Select[Any]) -> Select[Any]:

@@ -249,12 +249,18 @@ def own_assignment(session: Session, actor: Actor, assignment_id: str) -> Assign
         )
     )
     if assignment is None:
-        raise NotFound(f"No assignment with id '{assignment_id}'.", field="assignment_id")
+        raise no_assignment(assignment_id)
     return assignment
 
 
-def not_active(assignment: Assignment) -> InvalidState:
-    return InvalidState(f"This assignment is {assignment.status}.", field="assignment_id")
+def no_assignment(assignment_id: str) -> NotFound:
+    return NotFound(f"No assignment with id '{assignment_id}'.", field="assignment_id")
+
+
+def not_active(assignment: Assignment | str) -> InvalidState:
+    """The refusal for an assignment (or an assignment's status) that is no longer active."""
+    status = assignment if isinstance(assignment, str) else assignment.status
+    return InvalidState(f"This assignment is {status}.", field="assignment_id")
 
 
 def heartbeat(

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -21,7 +20,6 @@ from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
 from steelyard.tasks import repository
-from steelyard.tasks.models import Task
 from steelyard.tasks.serialize import task_for_worker
 from steelyard.timefmt import iso
 from steelyard.workflow import service as workflow
@@ -110,19 +108,14 @@ def _check(
 def _submit(
     session: Session, actor: Actor, checked: workflow.Submission, now: datetime
 ) -> dict[str, Any]:
-    assignment, completed = workflow.submit(session, actor, checked, now)
-    task_id = completed.task_id if completed is not None else _task_id(session, assignment)
+    stored = workflow.submit(session, actor, checked, now)
     return {
-        "assignment_id": assignment.id,
-        "task_id": task_id,
+        "assignment_id": stored.assignment_id,
+        "task_id": stored.task_id,
         # "completed" when this label was the last the task needed; else it waits for others.
-        "status": completed.status if completed is not None else "pending",
-        "submitted_at": iso(assignment.submitted_at) if assignment.submitted_at else None,
+        "status": stored.status,
+        "submitted_at": iso(stored.submitted_at),
     }
-
-
-def _task_id(session: Session, assignment: Assignment) -> str:
-    return str(session.scalar(select(Task.task_id).where(Task.seq == assignment.task_seq)))
 
 
 def _assignment_view(assignment: Assignment) -> dict[str, Any]:
