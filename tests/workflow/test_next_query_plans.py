@@ -62,7 +62,7 @@ def test_next_candidates_walk_pending_tasks_in_work_order(
     with db.unit_of_work(write=False) as s:
         statements = eligibility.candidates(s, ACTOR, USER, scope)
     assert len(statements) == len(prioritized) + 1
-    plans = [_plan(db, stmt) for stmt in statements]
+    plans = [_plan(db, stmt.params(params)) for stmt, params in statements]
     # Each prioritized batch on its own, in (priority DESC, seq) order, then the rest.
     expected = ["INDEX ix_tasks_batch_pending_order (org_id=? AND is_test=? AND batch_id=?)"] * len(
         prioritized
@@ -94,12 +94,7 @@ def test_work_scope_reads_only_the_open_batches(db: Database) -> None:
 
 
 def test_held_lease_is_an_index_seek(db: Database) -> None:
-    stmt = select(Assignment).where(
-        Assignment.user_id == USER,
-        Assignment.status == leases.ACTIVE,
-        Assignment.org_id == ACTOR.org_id,
-    )
-    plan = _plan(db, stmt)
+    plan = _plan(db, leases.HELD.params(p_user_id=USER, p_org_id=ACTOR.org_id))
     # (user_id, status) or the partial unique index on the active rows: a seek either way.
     assert "SCAN" not in plan, plan
     assert "(user_id=?" in plan, plan

@@ -3,7 +3,7 @@ customer, and the labeler's view for workers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from steelyard.tasks.models import Task, TaskRow
 from steelyard.tasktypes import registry
@@ -66,7 +66,25 @@ def task_to_scale(
     return doc
 
 
-def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[str, Any]:
+class WorkerTask(Protocol):
+    """What the labeler's view reads of a task: a ``Task``, or a row of just these columns
+    (``workflow.leases.LeasedTask``)."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def instruction(self) -> str | None: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def audits(self) -> list[dict[str, Any]]: ...
+
+
+def task_for_worker(task: WorkerTask, *, project_name: str | None) -> dict[str, Any]:
     """A task as a labeler sees it: what to label and how, from an allow-list.
 
     Every worker-facing route shows a task through this function only. The customer's own
@@ -91,7 +109,7 @@ def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[s
     return doc
 
 
-def _rework(task: Task | TaskRow) -> dict[str, Any] | None:
+def _rework(task: WorkerTask) -> dict[str, Any] | None:
     """A task a customer's audit rejected and sent back (``workflow.rework``): the audit's
     comment, which is what the next labeler needs; not who audited, nor the rejected answer."""
     if task.status != "pending" or not task.audits:

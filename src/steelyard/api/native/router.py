@@ -19,7 +19,6 @@ from steelyard.api.native import auth, reports
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
-from steelyard.tasks import repository
 from steelyard.tasks.serialize import task_for_worker
 from steelyard.timefmt import iso
 from steelyard.workflow import service as workflow
@@ -64,11 +63,9 @@ def _lease_next(
     )
     if lease is None:
         return None
-    project_names, _ = repository.names_for(session, [lease.task])
-    task = task_for_worker(lease.task, project_name=project_names.get(lease.task.project_id or ""))
     return {
         "assignment_id": lease.assignment.id,
-        "task": task,
+        "task": task_for_worker(lease.task, project_name=lease.project_name),
         "lease_expires_at": iso(lease.assignment.expires_at),
     }
 
