@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, overload
+from typing import Any
 
 from sqlalchemy import Select, text
 from sqlalchemy.orm import Session
@@ -16,30 +16,29 @@ _INCREMENT = text(
     "ON CONFLICT (org_id, is_test, project_id, batch_id, type, status) "
     "DO UPDATE SET n = task_counts.n + excluded.n"
 )
-_INCREMENT_RETURNING = text(_INCREMENT.text + " RETURNING n")
+_MOVE = text(
+    "INSERT INTO task_counts (org_id, is_test, project_id, batch_id, type, status, n) "
+    "VALUES (:org_id, :is_test, :project_id, :batch_id, :type, :left, -1), "
+    "(:org_id, :is_test, :project_id, :batch_id, :type, :entered, 1) "
+    "ON CONFLICT (org_id, is_test, project_id, batch_id, type, status) "
+    "DO UPDATE SET n = task_counts.n + excluded.n RETURNING status, n"
+)
 
 
-@overload
-def increment_count(
-    session: Session, key: dict[str, Any], delta: int, *, returning: Literal[False] = False
-) -> None: ...
-@overload
-def increment_count(
-    session: Session, key: dict[str, Any], delta: int, *, returning: Literal[True]
-) -> int: ...
-def increment_count(
-    session: Session, key: dict[str, Any], delta: int, *, returning: bool = False
-) -> int | None:
-    """``task_counts[key].n += delta``, creating the row when missing (an atomic upsert);
-    with ``returning``, the row's new ``n``.
+def increment_count(session: Session, key: dict[str, Any], delta: int) -> None:
+    """``task_counts[key].n += delta``, creating the row when missing (an atomic upsert).
 
     Run on the session's connection: the ORM adds nothing to a text statement but its cost.
     """
-    conn = session.connection()
-    if returning:
-        return int(conn.execute(_INCREMENT_RETURNING, {**key, "n": delta}).scalar_one())
-    conn.execute(_INCREMENT, {**key, "n": delta})
-    return None
+    session.connection().execute(_INCREMENT, {**key, "n": delta})
+
+
+def move_count(session: Session, key: dict[str, Any], left: str, entered: str) -> int:
+    """One task of scope ``key`` moved from status ``left`` to ``entered``: both counters in one
+    statement (one round trip while their rows are locked, on PostgreSQL); returns how many
+    ``left`` has now."""
+    rows = session.connection().execute(_MOVE, {**key, "left": left, "entered": entered})
+    return next(int(n) for status, n in rows if status == left)
 
 
 def skip_locked(session: Session, stmt: Select[Any]) -> Select[Any]:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
-from steelyard.db.dialect import increment_count
+from steelyard.db.dialect import increment_count, move_count
 from steelyard.errors import Duplicate, InvalidState, NotFound, ValidationError
 from steelyard.jobs import outbox
 from steelyard.projects.models import Batch
@@ -178,8 +178,7 @@ def complete_pending(
         "batch_id": row.batch_id or "",
         "type": row.type,
     }
-    left = increment_count(session, {**key, "status": "pending"}, -1, returning=True)
-    increment_count(session, {**key, "status": "completed"}, +1)
+    left = move_count(session, key, "pending", "completed")
     if row.callback_url:
         outbox.enqueue(
             session,
@@ -188,7 +187,7 @@ def complete_pending(
             org_id=row.org_id,
             now=now,
         )
-    return Completed(row.batch_id, left if left is not None else 0)
+    return Completed(row.batch_id, left)
 
 
 def _enqueue_callback(session: Session, task: Task, event: str, now: datetime) -> None:
