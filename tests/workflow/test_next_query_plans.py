@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from steelyard.accounts.schemas import Actor
 from steelyard.db.engine import Database
 from steelyard.db.migrate import upgrade
-from steelyard.workflow import eligibility, leases
+from steelyard.workflow import completion, eligibility, leases
 from steelyard.workflow.models import Assignment
 
 USER = "u" * 24
@@ -110,3 +110,15 @@ def test_expired_leases_are_found_by_the_expiry_index(db: Database) -> None:
     plan = _plan(db, stmt)
     assert "ix_assignments_active_expiry" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_submit_reads_its_assignment_and_task_by_primary_key(db: Database) -> None:
+    """The submit's one read (assignment joined to its task) and the reads of the labels a
+    completing submit aggregates are seeks, whatever the size of the tables."""
+    target = completion._TARGET.params(assignment_id="a" * 24, org_id=ACTOR.org_id, user_id=USER)
+    plan = _plan(db, target)
+    assert "SCAN" not in plan, plan
+    assert "assignments USING INDEX sqlite_autoindex_assignments_1 (id=?)" in plan, plan
+    assert "tasks USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+    labels = _plan(db, completion._LABELS.params(task_seq=1))
+    assert "SCAN labels" not in labels, labels
