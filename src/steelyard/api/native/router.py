@@ -28,12 +28,6 @@ from steelyard.workflow.models import Assignment
 router = credential_router(Credential.SESSION, prefix="/api")
 
 
-# Sign-in, sessions and invitations.
-router.include_router(auth.router)
-# Reports for operators and customers (an API key or an operator's session).
-router.include_router(reports.router)
-
-
 @router.post(
     "/work/next",
     tags=["work"],
@@ -182,3 +176,9 @@ def _give_back_in(
 ) -> dict[str, Any]:
     assignment = workflow.give_back(session, actor, assignment_id, skip=skip, now=now)
     return _assignment_view(assignment)
+
+
+# After the work routes, which are matched first (see ``api.app``): sign-in, sessions and
+# invitations; reports for operators and customers (an API key or an operator's session).
+router.include_router(auth.router)
+router.include_router(reports.router)
