@@ -286,11 +286,8 @@ def submit(session: Session, actor: Actor, submission: Submission, now: datetime
         # Not the caller's, or moved on since it was read (reclaimed, released): say which.
         raise leases.not_active(leases.own_assignment(session, actor, submission.assignment_id))
     seq = moved.task_seq
-    counted = conn.execute(_COUNT_LABEL, {"p_seq": seq}).first()
-    if counted is None:
-        # Refusals roll the transaction back: the assignment stays as it was.
-        _check_pending(conn.scalar(_TASK_STATUS, {"p_seq": seq}) or "gone")
-        raise AssertionError("unreachable")
+    # The label before the count: the count locks the task's row (which the task's other
+    # workers' submits wait for, on PostgreSQL) until the commit, so it comes as late as it can.
     conn.execute(
         _INSERT_LABEL,
         {
@@ -303,6 +300,11 @@ def submit(session: Session, actor: Actor, submission: Submission, now: datetime
             "p_now": now,
         },
     )
+    counted = conn.execute(_COUNT_LABEL, {"p_seq": seq}).first()
+    if counted is None:
+        # Refusals roll the transaction back: the assignment stays as it was.
+        _check_pending(conn.scalar(_TASK_STATUS, {"p_seq": seq}) or "gone")
+        raise AssertionError("unreachable")
     done, needed, most, target, type_name, project_id, task_id = counted
     pending = Submitted(submission.assignment_id, seq, task_id, now, "pending")
     if done < needed:
