@@ -238,9 +238,13 @@ def _lease(
         return Lease(assignment, task)
     if ref is not None and ref.id == task.project_id:
         return Lease(assignment, task, ref.name)
-    return Lease(
-        assignment, task, projects.project_ref(session, actor, project_id=task.project_id).name
-    )
+    try:
+        name: str | None = projects.project_ref(session, actor, project_id=task.project_id).name
+    except NotFound:
+        # Not in the worker's scope (no task next hands out is): shown unnamed, as before,
+        # rather than refusing the lease.
+        name = None
+    return Lease(assignment, task, name)
 
 
 def _candidates(
