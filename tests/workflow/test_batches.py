@@ -3,6 +3,7 @@ with its callback queued in the same transaction; a batch that is not in progres
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from steelyard.projects import batch_control
 from steelyard.projects import service as projects
 from steelyard.projects.models import Batch
 from steelyard.tasks import create
+from steelyard.tasks import service as tasks_service
 from steelyard.tasks.models import Task
 from steelyard.tasks.repository import batch_counts
 from steelyard.workflow import batches
@@ -162,3 +164,74 @@ def test_canceling_a_batch_cancels_its_pending_tasks_and_never_completes_it(
     with db.unit_of_work(write=False) as s:
         batch = s.scalars(select(Batch).where(Batch.org_id == actor.org_id)).one()
         assert batch_counts(s, batch) == {"pending": 0, "completed": 1, "error": 0, "canceled": 2}
+
+
+def _seqs(db: Database, task_ids: list[str]) -> list[int]:
+    with db.unit_of_work(write=False) as s:
+        stmt = select(Task.task_id, Task.seq).where(Task.task_id.in_(task_ids))
+        rows = {task_id: seq for task_id, seq in s.execute(stmt)}
+    return [rows[t] for t in task_ids]
+
+
+def test_a_worker_completing_the_last_task_completes_the_batch_only_then(db: Database) -> None:
+    """``complete_pending_task`` (a worker's submit) looks at the batch only when the task's
+    pending counter reaches zero, and then completes it."""
+    actor = _org(db)
+    _batch(db, actor)
+    seqs = _seqs(db, _add_tasks(db, actor, 3))
+    for i, seq in enumerate(seqs):
+        assert _state(db, actor) == ("in_progress", 0)
+        with db.unit_of_work() as s:
+            batches.complete_pending_task(s, seq, {"category": "good"}, LATER, confidence=0.8)
+            # Only the last completion loads (and locks) the batch row.
+            loaded = [o for o in s.identity_map.values() if isinstance(o, Batch)]
+            assert bool(loaded) is (i == len(seqs) - 1)
+    assert _state(db, actor) == ("completed", 1)
+    with db.unit_of_work(write=False) as s:
+        batch = projects.get_batch(s, actor, "b")
+        assert batch_counts(s, batch) == {"pending": 0, "completed": 3, "error": 0, "canceled": 0}
+        task = s.scalars(select(Task).where(Task.seq == seqs[0])).one()
+        assert (task.status, task.response, task.confidence) == (
+            "completed",
+            {"category": "good"},
+            0.8,
+        )
+        assert task.completed_at == LATER
+
+
+def test_the_last_two_counters_zeroed_at_once_still_complete_the_batch(db: Database) -> None:
+    """A batch whose tasks count under two counter rows (two task types): two transactions
+    each complete the last pending task of one row at once. The first to lock the batch sees
+    the other's task still pending; the second counts after the first committed, and completes
+    the batch: exactly once, with one callback."""
+    actor = _org(db)
+    _batch(db, actor)
+    first, second = _seqs(db, _add_tasks(db, actor, 2))
+    with db.unit_of_work() as s:
+        # The second task under another type's counter (as a legacy alias would be counted).
+        task = s.scalars(select(Task).where(Task.seq == second)).one()
+        tasks_service.count_task(s, task, -1)
+        task.type = "comparison"
+        tasks_service.count_task(s, task, +1)
+    one = db.session()
+    batches.complete_pending_task(one, first, {"category": "good"}, LATER)
+    # ``one`` holds the batch row (PostgreSQL) or the write lock (SQLite) until it commits.
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            with db.session() as two, two.begin():
+                batches.complete_pending_task(two, second, {"category": "bad"}, LATER)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join(timeout=0.5)
+    assert thread.is_alive(), "the second completion should wait for the first's lock"
+    assert _state(db, actor) == ("in_progress", 0)
+    one.commit()
+    one.close()
+    thread.join(timeout=30)
+    assert not errors, errors
+    assert _state(db, actor) == ("completed", 1)

@@ -155,8 +155,8 @@ def _work(
                 target = workflow.submit_target(s, me, assignment_id, body, clock.now())
             checked = workflow.check_submission(target, body)
             with db.unit_of_work() as s:
-                _, completed = workflow.submit(s, me, checked, clock.now())
-                done_seq = completed.seq if completed is not None else None
+                stored = workflow.submit(s, me, checked, clock.now())
+                done_seq = stored.task_seq if stored.status == "completed" else None
         except (InvalidState, NotFound):
             # The lease ran out and was reclaimed before this call: nothing was stored.
             with tally.lock:

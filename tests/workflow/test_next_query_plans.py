@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from steelyard.accounts.schemas import Actor
 from steelyard.db.engine import Database
 from steelyard.db.migrate import upgrade
-from steelyard.workflow import eligibility, leases
+from steelyard.workflow import completion, eligibility, leases
 from steelyard.workflow.models import Assignment
 
 USER = "u" * 24
@@ -62,7 +62,7 @@ def test_next_candidates_walk_pending_tasks_in_work_order(
     with db.unit_of_work(write=False) as s:
         statements = eligibility.candidates(s, ACTOR, USER, scope)
     assert len(statements) == len(prioritized) + 1
-    plans = [_plan(db, stmt) for stmt in statements]
+    plans = [_plan(db, stmt.params(params)) for stmt, params in statements]
     # Each prioritized batch on its own, in (priority DESC, seq) order, then the rest.
     expected = ["INDEX ix_tasks_batch_pending_order (org_id=? AND is_test=? AND batch_id=?)"] * len(
         prioritized
@@ -102,12 +102,7 @@ def test_the_workers_pauses_are_an_index_seek(db: Database, project_id: str | No
 
 
 def test_held_lease_is_an_index_seek(db: Database) -> None:
-    stmt = select(Assignment).where(
-        Assignment.user_id == USER,
-        Assignment.status == leases.ACTIVE,
-        Assignment.org_id == ACTOR.org_id,
-    )
-    plan = _plan(db, stmt)
+    plan = _plan(db, leases.HELD.params(p_user_id=USER, p_org_id=ACTOR.org_id))
     # (user_id, status) or the partial unique index on the active rows: a seek either way.
     assert "SCAN" not in plan, plan
     assert "(user_id=?" in plan, plan
@@ -138,3 +133,15 @@ def test_gold_lookups_are_index_probes(db: Database) -> None:
         QualityAnswer.user_id == USER, QualityAnswer.status == leases.ACTIVE
     )
     assert "ux_quality_answers_user_active" in _plan(db, held)
+
+
+def test_submit_reads_its_assignment_and_task_by_primary_key(db: Database) -> None:
+    """The submit's one read (assignment joined to its task) and the reads of the labels a
+    completing submit aggregates are seeks, whatever the size of the tables."""
+    target = completion._TARGET.params(assignment_id="a" * 24, org_id=ACTOR.org_id, user_id=USER)
+    plan = _plan(db, target)
+    assert "SCAN" not in plan, plan
+    assert "assignments USING INDEX sqlite_autoindex_assignments_1 (id=?)" in plan, plan
+    assert "tasks USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+    labels = _plan(db, completion._LABELS.params(task_seq=1))
+    assert "SCAN labels" not in labels, labels

@@ -19,7 +19,6 @@ from steelyard.errors import ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects import workflow_settings as ws
 from steelyard.tasks import create
-from steelyard.tasks.models import Task
 from steelyard.workflow import review
 from steelyard.workflow import service as workflow
 from steelyard.workflow.models import Review
@@ -59,9 +58,9 @@ def _project(db: Database, customer: Actor, params: dict[str, Any] | None, n: in
     return name
 
 
-def _submit(db: Database, me: Actor, project: str) -> tuple[list[str], Task | None]:
-    """``me`` labels the project's next task; the SQL of the submit's write, and the task if
-    it completed."""
+def _submit(db: Database, me: Actor, project: str) -> tuple[list[str], workflow.Submitted]:
+    """``me`` labels the project's next task; the SQL of the submit's write, and what it
+    stored (``status`` ``completed`` when the label completed the task)."""
     with db.unit_of_work() as s:
         lease = workflow.next_assignment(
             s, me, project_name=project, now=CLOCK.now(), lease_seconds=60
@@ -73,8 +72,8 @@ def _submit(db: Database, me: Actor, project: str) -> tuple[list[str], Task | No
         target = workflow.submit_target(s, me, assignment_id, body, CLOCK.now())
     checked = workflow.check_submission(target, body)
     with statements(db) as seen, db.unit_of_work() as s:
-        _, completed = workflow.submit(s, me, checked, CLOCK.now())
-    return seen, completed
+        stored = workflow.submit(s, me, checked, CLOCK.now())
+    return seen, stored
 
 
 def test_a_submit_without_review_reads_nothing_more(db: Database) -> None:
@@ -83,16 +82,16 @@ def test_a_submit_without_review_reads_nothing_more(db: Database) -> None:
     none = _project(db, customer, {"review": {"mode": "none"}})
     everything = _project(db, customer, {"review": {"mode": "all"}})
     plain_sql, done = _submit(db, people[0], plain)
-    assert done is not None and done.status == "completed"
+    assert done.status == "completed"
     none_sql, done = _submit(db, people[1], none)
-    assert done is not None and done.status == "completed"
+    assert done.status == "completed"
     # The review setting is on the task row the submit reads anyway: no project read, no
     # reviews table, not one statement more.
     assert len(none_sql) == len(plain_sql), (none_sql, plain_sql)
     for sql in none_sql:
         assert "reviews" not in sql and "FROM projects" not in sql, sql
     held_sql, done = _submit(db, people[2], everything)
-    assert done is None
+    assert done.status == "pending"
     assert sum("INSERT INTO reviews" in sql for sql in held_sql) == 1
     # Held, not completed: no callback job, no change of the task counters.
     assert not any("INSERT INTO jobs" in sql or "task_counts" in sql for sql in held_sql)

@@ -75,5 +75,5 @@ def label(db: Database, who: Actor, setup: Setup, answer: Any, now: datetime) ->
         target = workflow.submit_target(s, who, assignment_id, body, now)
     checked = workflow.check_submission(target, body)
     with db.unit_of_work() as s:
-        _, completed = workflow.submit(s, who, checked, now)
-    return seq, completed is not None
+        stored = workflow.submit(s, who, checked, now)
+    return seq, stored.status == "completed"

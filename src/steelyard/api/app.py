@@ -141,9 +141,12 @@ def create_app(
     from steelyard.api.scale_v1 import router as scale_router
     from steelyard.api.scale_v2 import router as scale_v2_router
 
+    # Routes are matched in order, one by one: the workers' hot path (``/api/work/...``, the
+    # native router's first routes) is matched before the Scale API's fifty-odd routes. No
+    # path is served by two of these routers, so the order changes nothing else.
+    app.include_router(native_router.router)
     scale_router.include(app)
     app.include_router(scale_v2_router.router)
-    app.include_router(native_router.router)
     app.include_router(pages.router)
     docs.install(app)
     # Added last = runs first: the path is repaired before idempotency keys are matched on it.

@@ -16,6 +16,13 @@ _INCREMENT = text(
     "ON CONFLICT (org_id, is_test, project_id, batch_id, type, status) "
     "DO UPDATE SET n = task_counts.n + excluded.n"
 )
+_MOVE = text(
+    "INSERT INTO task_counts (org_id, is_test, project_id, batch_id, type, status, n) "
+    "VALUES (:org_id, :is_test, :project_id, :batch_id, :type, :left, -1), "
+    "(:org_id, :is_test, :project_id, :batch_id, :type, :entered, 1) "
+    "ON CONFLICT (org_id, is_test, project_id, batch_id, type, status) "
+    "DO UPDATE SET n = task_counts.n + excluded.n RETURNING status, n"
+)
 
 
 def increment_count(session: Session, key: dict[str, Any], delta: int) -> None:
@@ -24,6 +31,14 @@ def increment_count(session: Session, key: dict[str, Any], delta: int) -> None:
     Run on the session's connection: the ORM adds nothing to a text statement but its cost.
     """
     session.connection().execute(_INCREMENT, {**key, "n": delta})
+
+
+def move_count(session: Session, key: dict[str, Any], left: str, entered: str) -> int:
+    """One task of scope ``key`` moved from status ``left`` to ``entered``: both counters in one
+    statement (one round trip while their rows are locked, on PostgreSQL); returns how many
+    ``left`` has now."""
+    rows = session.connection().execute(_MOVE, {**key, "left": left, "entered": entered})
+    return next(int(n) for status, n in rows if status == left)
 
 
 def skip_locked(session: Session, stmt: Select[Any]) -> Select[Any]:

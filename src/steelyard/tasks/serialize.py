@@ -3,7 +3,7 @@ customer, and the labeler's view for workers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from steelyard.tasks.models import QualityTask, Task, TaskRow
 from steelyard.tasktypes import registry
@@ -66,7 +66,25 @@ def task_to_scale(
     return doc
 
 
-def task_for_worker(task: Task | TaskRow, *, project_name: str | None) -> dict[str, Any]:
+class WorkerTask(Protocol):
+    """What the labeler's view reads of a task: a ``Task``, or a row of just these columns
+    (``workflow.leases.LeasedTask``)."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def instruction(self) -> str | None: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def rework(self) -> dict[str, Any] | None: ...
+
+
+def task_for_worker(task: WorkerTask, *, project_name: str | None) -> dict[str, Any]:
     """A task as a labeler sees it: what to label and how, from an allow-list.
 
     Every worker-facing route shows a task through this function only. The customer's own
@@ -109,7 +127,7 @@ def _worker_view(
     return doc
 
 
-def _rework(task: Task | TaskRow) -> dict[str, Any] | None:
+def _rework(task: WorkerTask) -> dict[str, Any] | None:
     """A task sent back (``workflow.rework``) by a customer's audit rejection or a reviewer's:
     the comment, which is what the next labeler needs; not who rejected it, nor the answer."""
     if task.status != "pending" or not task.rework:

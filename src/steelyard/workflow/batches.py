@@ -43,6 +43,29 @@ def complete_task(
     task_finished(session, task, now)
 
 
+def complete_pending_task(
+    session: Session,
+    seq: int,
+    response: dict[str, Any],
+    now: datetime,
+    *,
+    confidence: float | None = None,
+) -> None:
+    """``complete_task`` for a worker's submit: the task by ``seq``, no ORM object loaded.
+
+    Its batch is looked at only when this task left its scope's pending counter (project,
+    batch, type) at zero: a batch completes only once every such counter is at zero, and the
+    transaction that zeroes the last of them sees that (see ``maybe_complete_batch``). Every
+    other completion skips the batch row, whose lock would otherwise serialize all the
+    completions of a batch (PostgreSQL) behind one row.
+    """
+    done = tasks.complete_pending(session, seq, response, now, confidence=confidence)
+    if done.batch_id is not None and done.pending_left <= 0:
+        batch = session.get(Batch, done.batch_id)
+        if batch is not None:
+            maybe_complete_batch(session, batch, now)
+
+
 def cancel_task(
     session: Session, actor: Actor, task_id: str, *, clear_unique_id: bool, now: datetime
 ) -> Task:
@@ -125,7 +148,9 @@ def maybe_complete_batch(session: Session, batch: Batch, now: datetime) -> None:
     The batch row is locked before counting: two transactions finishing the last two pending
     tasks would otherwise each see the other's task still pending, and neither would complete
     the batch (PostgreSQL, read committed). The lock makes the second one count after the
-    first commits.
+    first commits. ``complete_pending_task`` comes here only from the transaction that zeroed
+    a pending counter: of the transactions that zero the batch's last counters, the last to
+    take this lock counts after all the others have committed, so one of them completes it.
     """
     session.flush()
     session.refresh(batch, with_for_update=True)

@@ -21,7 +21,7 @@ project's calibrator when it has one, where a worker model decided). The task th
 pending with ``labels_needed`` one higher, set by compare-and-set in the submit's transaction.
 
 Review: a task whose project reviews it waits for a reviewer instead of completing
-(``review.complete_or_hold``, the one place; its setting is on the task row already read).
+(``review.reason_for`` and ``review.hold``; its setting is on the task row the count returns).
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, defer
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
+from steelyard.db.base import new_id
 from steelyard.errors import InvalidState, ValidationError
 from steelyard.tasks.models import Task
 from steelyard.tasktypes import registry
 from steelyard.validation import under
-from steelyard.workflow import leases, review, worker_models
+from steelyard.workflow import batches, leases, review, worker_models
 from steelyard.workflow.aggregation import Labels, Outcome, aggregate
 from steelyard.workflow.models import Assignment, Label
 
@@ -60,6 +60,8 @@ class SubmitTarget:
     target_confidence: float | None = None
     #: The project's stored worker model, read when this label would be the last.
     model_doc: dict[str, Any] | None = None
+    #: When the lease began (it never changes): the write records how long it was held.
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,20 @@ class Submission:
     task_seq: int
     response: dict[str, Any]
     outcome: Outcome | None = None
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What a submit stored (``submit``)."""
+
+    assignment_id: str
+    task_seq: int
+    task_id: str
+    submitted_at: datetime
+    #: "completed" when this label was the last the task needed; else "pending" (it waits for
+    #: other labels, or needs one more: adaptive redundancy).
+    status: str
 
 
 def _check_body(body: Any) -> None:
@@ -78,45 +94,68 @@ def _check_body(body: Any) -> None:
         raise ValidationError('The body must be {"response": {...}}.', field="response")
 
 
+# Built once: a submit runs them for every label (building and cache-keying a statement per call
+# cost more than running it). Both ask for the caller's own assignment: another worker's, or
+# another organization's, is not found.
+_TARGET = (
+    select(
+        Assignment.task_seq,
+        Assignment.user_id,
+        Assignment.status.label("assignment_status"),
+        Assignment.started_at,
+        Task.status,
+        Task.type,
+        Task.params,
+        Task.labels_done,
+        Task.labels_needed,
+        Task.labels_max,
+        Task.target_confidence,
+        Task.project_id,
+    )
+    .join(Task, Task.seq == Assignment.task_seq)
+    .where(
+        Assignment.id == bindparam("assignment_id"),
+        Assignment.org_id == bindparam("org_id"),
+        Assignment.user_id == bindparam("user_id"),
+        Task.org_id == bindparam("org_id"),
+    )
+)
+
+
 def submit_target(
     session: Session, actor: Actor, assignment_id: str, body: Any, now: datetime
 ) -> SubmitTarget:
-    """Read (a read transaction is enough) the assignment and its task's params; refuse at once
-    what the write would refuse, before the response is checked."""
+    """Read (a read transaction is enough) the assignment and its task's params in one
+    statement; refuse at once what the write would refuse, before the response is checked."""
     _check_body(body)
-    assignment = leases.own_assignment(session, actor, assignment_id)
-    if assignment.status != "active":
-        raise leases.not_active(assignment)
-    task = session.execute(
-        select(
-            Task.status,
-            Task.type,
-            Task.params,
-            Task.labels_done,
-            Task.labels_needed,
-            Task.labels_max,
-            Task.target_confidence,
-            Task.project_id,
-        ).where(Task.seq == assignment.task_seq, Task.org_id == actor.org_id)
-    ).one()
-    _check_pending(task.status)
+    conn = session.connection()
+    row = conn.execute(
+        _TARGET,
+        {"assignment_id": assignment_id, "org_id": actor.org_id, "user_id": actor.user_id or ""},
+    ).first()
+    if row is None:
+        raise leases.no_assignment(assignment_id)
+    if row.assignment_status != "active":
+        raise leases.not_active(row.assignment_status)
+    _check_pending(row.status)
     others = None
     doc = None
-    if task.labels_done + 1 >= task.labels_needed:
+    if row.labels_done + 1 >= row.labels_needed:
         # This label would be the last: aggregate before the write (nothing to read for k = 1).
-        others = tuple(_labels(session, assignment.task_seq)) if task.labels_done else ()
-        if _categorical(task.type):
-            doc = worker_models.stored(session, task.project_id)
+        others = tuple(_labels(session, row.task_seq)) if row.labels_done else ()
+        if _categorical(row.type):
+            doc = worker_models.stored(session, row.project_id)
     return SubmitTarget(
-        assignment.id,
-        assignment.task_seq,
-        task.type,
-        task.params,
-        assignment.user_id,
+        assignment_id,
+        row.task_seq,
+        row.type,
+        row.params,
+        row.user_id,
         others,
-        task.labels_max,
-        task.target_confidence,
+        row.labels_max,
+        row.target_confidence,
         doc,
+        row.started_at,
     )
 
 
@@ -159,15 +198,18 @@ def check_submission(target: SubmitTarget, body: Any) -> Submission:
         outcome = _outcome(
             target.type, target.params, labels, model, target.target_confidence, target.labels_max
         )
-    return Submission(target.assignment_id, target.task_seq, response, outcome)
+    return Submission(target.assignment_id, target.task_seq, response, outcome, target.started_at)
+
+
+_LABELS = (
+    select(Label.user_id, Label.response)
+    .where(Label.task_seq == bindparam("task_seq"), Label.superseded.is_(False))
+    .order_by(Label.created_at, Label.id)
+)
 
 
 def _labels(session: Session, task_seq: int) -> list[tuple[str, dict[str, Any]]]:
-    rows = session.execute(
-        select(Label.user_id, Label.response)
-        .where(Label.task_seq == task_seq, Label.superseded.is_(False))
-        .order_by(Label.created_at, Label.id)
-    ).all()
+    rows = session.connection().execute(_LABELS, {"task_seq": task_seq})
     return [(user, response) for user, response in rows]
 
 
@@ -176,75 +218,112 @@ def _check_pending(status: str) -> None:
         raise InvalidState(f"The task is {status} and takes no more labels.", field="task")
 
 
-def submit(
-    session: Session, actor: Actor, submission: Submission, now: datetime
-) -> tuple[Assignment, Task | None]:
+_SUBMIT = (
+    update(Assignment)
+    .where(
+        Assignment.id == bindparam("p_assignment_id"),
+        Assignment.org_id == bindparam("p_org_id"),
+        Assignment.user_id == bindparam("p_user_id"),
+        Assignment.status == leases.ACTIVE,
+    )
+    .values(status="submitted", submitted_at=bindparam("p_now"), active_seconds=bindparam("p_held"))
+    .returning(Assignment.task_seq)
+)
+_STARTED = select(Assignment.started_at).where(Assignment.id == bindparam("p_assignment_id"))
+_COUNT_LABEL = (
+    update(Task)
+    .where(Task.seq == bindparam("p_seq"), Task.status == "pending")
+    .values(labels_done=Task.labels_done + 1, leases_open=Task.leases_open - 1)
+    .returning(
+        Task.labels_done,
+        Task.labels_needed,
+        Task.labels_max,
+        Task.target_confidence,
+        Task.type,
+        Task.project_id,
+        Task.task_id,
+        Task.review_mode,
+        Task.review_value,
+    )
+)
+_TASK_STATUS = select(Task.status).where(Task.seq == bindparam("p_seq"))
+_INSERT_LABEL = insert(Label).values(
+    id=bindparam("p_id"),
+    org_id=bindparam("p_org_id"),
+    task_seq=bindparam("p_seq"),
+    assignment_id=bindparam("p_assignment_id"),
+    user_id=bindparam("p_user_id"),
+    response=bindparam("p_response", type_=Label.response.type),
+    created_at=bindparam("p_now"),
+    superseded=False,
+)
+_TASK_PARAMS = select(Task.params).where(Task.seq == bindparam("p_seq"))
+_ONE_MORE = (
+    update(Task)
+    .where(Task.seq == bindparam("p_seq"), Task.labels_needed == bindparam("p_needed"))
+    .values(labels_needed=Task.labels_needed + 1, updated_at=bindparam("p_now"))
+)
+
+
+def submit(session: Session, actor: Actor, submission: Submission, now: datetime) -> Submitted:
     """Store a checked response as the assignment's label; complete the task if it was the
-    last one it needs. Returns the assignment and, when it completed, the task."""
-    leases.check_worker(actor)
-    assignment = leases.own_assignment(session, actor, submission.assignment_id)
-    values = {
-        "status": "submitted",
-        "submitted_at": now,
-        "active_seconds": leases.elapsed(assignment.started_at, now),
-    }
-    moved = session.execute(
-        update(Assignment)
-        .where(Assignment.id == assignment.id, Assignment.status == leases.ACTIVE)
-        .values(**values)
-        .returning(Assignment.task_seq)
-        .execution_options(synchronize_session=False)
+    last one it needs.
+
+    Plain statements on the connection, built once, and no ORM objects: this runs under the
+    write lock for every label (a few statements, each a compare-and-set or an insert).
+    """
+    user_id = leases.check_worker(actor)
+    conn = session.connection()
+    started = submission.started_at
+    if started is None:
+        started = conn.scalar(_STARTED, {"p_assignment_id": submission.assignment_id})
+    moved = conn.execute(
+        _SUBMIT,
+        {
+            "p_assignment_id": submission.assignment_id,
+            "p_org_id": actor.org_id,
+            "p_user_id": user_id,
+            "p_now": now,
+            "p_held": leases.elapsed(started, now) if started is not None else None,
+        },
     ).first()
     if moved is None:
-        # Moved on since it was read (reclaimed, released): say what it is now.
-        session.refresh(assignment)
-        raise leases.not_active(assignment)
-    for key, value in values.items():
-        set_committed_value(assignment, key, value)
-    counted = session.execute(
-        update(Task)
-        .where(Task.seq == assignment.task_seq, Task.status == "pending")
-        .values(labels_done=Task.labels_done + 1, leases_open=Task.leases_open - 1)
-        .returning(
-            Task.labels_done,
-            Task.labels_needed,
-            Task.labels_max,
-            Task.target_confidence,
-            Task.type,
-            Task.project_id,
-        )
-        .execution_options(synchronize_session=False)
-    ).first()
+        # Not the caller's, or moved on since it was read (reclaimed, released): say which.
+        raise leases.not_active(leases.own_assignment(session, actor, submission.assignment_id))
+    seq = moved.task_seq
+    # The label before the count: the count locks the task's row (which the task's other
+    # workers' submits wait for, on PostgreSQL) until the commit, so it comes as late as it can.
+    conn.execute(
+        _INSERT_LABEL,
+        {
+            "p_id": new_id(),
+            "p_org_id": actor.org_id,
+            "p_seq": seq,
+            "p_assignment_id": submission.assignment_id,
+            "p_user_id": user_id,
+            "p_response": submission.response,
+            "p_now": now,
+        },
+    )
+    counted = conn.execute(_COUNT_LABEL, {"p_seq": seq}).first()
     if counted is None:
         # Refusals roll the transaction back: the assignment stays as it was.
-        status = session.scalar(select(Task.status).where(Task.seq == assignment.task_seq))
-        _check_pending(status or "gone")
+        _check_pending(conn.scalar(_TASK_STATUS, {"p_seq": seq}) or "gone")
         raise AssertionError("unreachable")
-    session.add(
-        Label(
-            org_id=actor.org_id,
-            task_seq=assignment.task_seq,
-            assignment_id=assignment.id,
-            user_id=assignment.user_id,
-            response=submission.response,
-            created_at=now,
-        )
-    )
-    done, needed, most, target, type_name, project_id = counted
+    done, needed, most, target, type_name, project_id, task_id, review_mode, review_value = counted
+    pending = Submitted(submission.assignment_id, seq, task_id, now, "pending")
     if done < needed:
-        session.flush()
-        return assignment, None
+        return pending
     outcome = submission.outcome
     if outcome is None or outcome.n_labels != done:
-        session.flush()
         # Rare (another label landed in between): the stored model is small and its parse
         # cached per fit, so this stays a few reads.
-        params = session.scalar(select(Task.params).where(Task.seq == assignment.task_seq))
+        params = conn.scalar(_TASK_PARAMS, {"p_seq": seq})
         doc = worker_models.stored(session, project_id) if _categorical(type_name) else None
         outcome = _outcome(
             type_name,
             params or {},
-            _labels(session, assignment.task_seq),
+            _labels(session, seq),
             worker_models.parse(doc),
             target,
             most,
@@ -257,24 +336,26 @@ def submit(
     if target is not None and more and done < most:
         # Adaptive: not confident yet and more labels allowed; one more slot opens. Compared
         # with the count this decision was made for (the row is ours since the count above).
-        session.execute(
-            update(Task)
-            .where(Task.seq == assignment.task_seq, Task.labels_needed == needed)
-            .values(labels_needed=needed + 1, updated_at=now)
-            .execution_options(synchronize_session=False)
+        conn.execute(_ONE_MORE, {"p_seq": seq, "p_needed": needed, "p_now": now})
+        return pending
+    waits = (
+        None
+        if review_mode is None
+        else review.reason_for(review_mode, review_value, task_id, outcome.confidence)
+    )
+    if waits is not None and project_id is not None:
+        review.hold(
+            session,
+            org_id=actor.org_id,
+            project_id=project_id,
+            task_seq=seq,
+            reason=waits,
+            candidate=outcome.response,
+            confidence=outcome.confidence,
+            now=now,
         )
-        session.flush()
-        return assignment, None
-    # The params are not read: decoding a large task's params here would hold the write lock.
-    task = session.scalar(
-        select(Task)
-        .where(Task.seq == assignment.task_seq)
-        .options(defer(Task.params, raiseload=True))
-        .execution_options(populate_existing=True)
+        return pending
+    batches.complete_pending_task(
+        session, seq, outcome.response, now, confidence=outcome.confidence
     )
-    assert task is not None
-    completed = review.complete_or_hold(
-        session, task, outcome.response, now, confidence=outcome.confidence
-    )
-    session.flush()
-    return assignment, task if completed else None
+    return Submitted(submission.assignment_id, seq, task_id, now, "completed")

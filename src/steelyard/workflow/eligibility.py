@@ -20,14 +20,24 @@ of a partial index of the pending tasks in work order (migration 0009), never a 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, false, literal_column, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    bindparam,
+    exists,
+    false,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
-from steelyard.db.dialect import skip_locked
 from steelyard.errors import Forbidden
 from steelyard.projects.models import Batch, Project
 from steelyard.studio.models import BatchGroup, ProjectGroupMember, StudioAssignment
@@ -58,16 +68,19 @@ class WorkScope:
     unqualified: tuple[str, ...] = ()
 
 
-def scope_statements(actor: Actor, user_id: str, project_id: str | None) -> tuple[Any, Any]:
+def _scope_templates(in_project: bool) -> tuple[Any, Any]:
     """The two queries behind ``work_scope``: projects assigned to other workers only, and the
-    open batches that are held back, prioritized or group-restricted."""
+    open batches that are held back, prioritized or group-restricted. Built once (module
+    level): values are bound at execution (``org_id``, ``user_id``, ``project_id``)."""
+    org_id: BindParameter[str] = bindparam("org_id")
+    user_id: BindParameter[str] = bindparam("user_id")
     assigned_to_me = exists().where(
-        StudioAssignment.org_id == actor.org_id,
+        StudioAssignment.org_id == org_id,
         StudioAssignment.user_id == user_id,
         StudioAssignment.project_id == Project.id,
     )
     blocked_stmt = select(Project.id).where(
-        Project.org_id == actor.org_id,
+        Project.org_id == org_id,
         Project.is_test == false(),
         exists().where(StudioAssignment.project_id == Project.id),
         ~assigned_to_me,
@@ -86,15 +99,29 @@ def scope_statements(actor: Actor, user_id: str, project_id: str | None) -> tupl
         restricted.label("restricted"),
         member.label("member"),
     ).where(
-        Batch.org_id == actor.org_id,
+        Batch.org_id == org_id,
         Batch.is_test == false(),
         Batch.status.in_(OPEN_BATCH_STATUSES),
         or_(Batch.status != "in_progress", Batch.priority.is_not(None), restricted),
     )
-    if project_id is not None:
-        blocked_stmt = blocked_stmt.where(Project.id == project_id)
-        batch_stmt = batch_stmt.where(Batch.project_id == project_id)
+    if in_project:
+        blocked_stmt = blocked_stmt.where(Project.id == bindparam("project_id"))
+        batch_stmt = batch_stmt.where(Batch.project_id == bindparam("project_id"))
     return blocked_stmt, batch_stmt
+
+
+_SCOPE = {in_project: _scope_templates(in_project) for in_project in (False, True)}
+
+
+def _scope_params(actor: Actor, user_id: str, project_id: str | None) -> dict[str, Any]:
+    return {"org_id": actor.org_id, "user_id": user_id, "project_id": project_id}
+
+
+def scope_statements(actor: Actor, user_id: str, project_id: str | None) -> tuple[Any, Any]:
+    """The two queries behind ``work_scope`` with their values bound (to explain them)."""
+    params = _scope_params(actor, user_id, project_id)
+    blocked, batches = _SCOPE[project_id is not None]
+    return blocked.params(params), batches.params(params)
 
 
 def paused_statement(actor: Actor, user_id: str, project_id: str | None) -> Any:
@@ -117,8 +144,10 @@ def work_scope(
 ) -> WorkScope:
     """The worker's scope; ``Forbidden`` (naming ``project``) when ``project_id`` is a project
     assigned to other workers only, or one the worker is paused from (saying why)."""
-    blocked_stmt, batch_stmt = scope_statements(actor, user_id, project_id)
-    blocked_projects = tuple(session.scalars(blocked_stmt))
+    blocked_stmt, batch_stmt = _SCOPE[project_id is not None]
+    params = _scope_params(actor, user_id, project_id)
+    conn = session.connection()
+    blocked_projects = tuple(conn.scalars(blocked_stmt, params))
     if project_id is not None and blocked_projects:
         raise Forbidden(
             f"You are not assigned to project '{project_name}'; ask a manager to assign you.",
@@ -141,8 +170,8 @@ def work_scope(
     excluded: list[str] = []
     ranked: list[tuple[int, str]] = []
     blocked = set(blocked_projects)
-    for batch_id, batch_project, status, priority, is_restricted, is_member in session.execute(
-        batch_stmt
+    for batch_id, batch_project, status, priority, is_restricted, is_member in conn.execute(
+        batch_stmt, params
     ):
         barred = bool(is_restricted) and not is_member
         if status != "in_progress" or barred or priority is not None:
@@ -161,7 +190,26 @@ def work_scope(
     )
 
 
-def _pending(session: Session, actor: Actor, user_id: str) -> Any:
+@functools.cache
+def _walk(
+    dialect: str,
+    *,
+    batch: bool,
+    project: bool,
+    blocked: bool,
+    excluded: bool,
+    unqualified: bool = False,
+    lock: bool = True,
+) -> Select[Any]:
+    """One candidate statement shape, built once per dialect: the pending tasks this worker has
+    neither labeled nor skipped, in work order, the first one only.
+
+    ``batch``: within one (prioritized) batch; else the rest, within ``project`` or outside the
+    ``blocked`` projects, and outside the ``excluded`` batches (expanding lists); in either,
+    outside the ``unqualified`` projects. ``lock``: skip rows other workers are taking
+    (PostgreSQL), for a walk that leases what it finds.
+    """
+    user_id: BindParameter[str] = bindparam("user_id")
     # Probed per candidate through ix_assignments_task_user (task, worker): the worker's own
     # history can be long, the tasks' short (at most labels_max rows each).
     mine = exists().where(
@@ -169,40 +217,79 @@ def _pending(session: Session, actor: Actor, user_id: str) -> Any:
         Assignment.user_id == user_id,
         Assignment.status.in_((literal_column("'submitted'"), literal_column("'skipped'"))),
     )
-    return select(Task.seq).where(
-        Task.org_id == actor.org_id,
+    stmt = select(Task.seq).where(
+        Task.org_id == bindparam("org_id"),
         Task.is_test == false(),  # "= false", not "IS false": only "=" can use the indexes
         Task.status == PENDING,
         Task.leases_open + Task.labels_done < Task.labels_needed,
         ~mine,
     )
-
-
-def _ordered(session: Session, stmt: Any) -> Any:
+    if unqualified:
+        stmt = stmt.where(
+            or_(
+                Task.project_id.is_(None),
+                Task.project_id.not_in(bindparam("unqualified", expanding=True)),
+            )
+        )
+    if batch:
+        stmt = stmt.where(Task.batch_id == bindparam("batch_id"))
+    else:
+        if project:
+            stmt = stmt.where(Task.project_id == bindparam("project_id"))
+        elif blocked:
+            stmt = stmt.where(
+                or_(
+                    Task.project_id.is_(None),
+                    Task.project_id.not_in(bindparam("blocked", expanding=True)),
+                )
+            )
+        if excluded:
+            stmt = stmt.where(
+                or_(
+                    Task.batch_id.is_(None),
+                    Task.batch_id.not_in(bindparam("excluded", expanding=True)),
+                )
+            )
     # One candidate at a time: locking several (SKIP LOCKED) while taking only one hid the rest
     # from concurrent workers, who then found every free task locked and went away empty-handed.
-    return skip_locked(session, stmt.order_by(Task.priority.desc(), Task.seq).limit(1))
+    stmt = stmt.order_by(Task.priority.desc(), Task.seq).limit(1)
+    if lock and dialect == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return stmt
 
 
-def candidates(session: Session, actor: Actor, user_id: str, scope: WorkScope) -> list[Any]:
-    """Statements giving the next candidate's ``seq``, to be tried in order: one per
-    prioritized batch, then the unprioritized rest."""
-    base = _pending(session, actor, user_id)
-    if scope.unqualified:
-        base = base.where(or_(Task.project_id.is_(None), Task.project_id.not_in(scope.unqualified)))
-    out = [_ordered(session, base.where(Task.batch_id == b)) for b in scope.prioritized]
-    rest = base
-    if scope.project_id is not None:
-        rest = rest.where(Task.project_id == scope.project_id)
-    elif scope.blocked_projects:
-        rest = rest.where(
-            or_(Task.project_id.is_(None), Task.project_id.not_in(scope.blocked_projects))
-        )
-    if scope.excluded_batches:
-        rest = rest.where(
-            or_(Task.batch_id.is_(None), Task.batch_id.not_in(scope.excluded_batches))
-        )
-    out.append(_ordered(session, rest))
+def candidates(
+    session: Session, actor: Actor, user_id: str, scope: WorkScope
+) -> list[tuple[Select[Any], dict[str, Any]]]:
+    """Statements (with their values) giving the next candidate's ``seq``, to be tried in
+    order: one per prioritized batch, then the unprioritized rest."""
+    dialect = session.get_bind().dialect.name
+    base: dict[str, Any] = {"org_id": actor.org_id, "user_id": user_id}
+    unqualified = bool(scope.unqualified)
+    if unqualified:
+        base["unqualified"] = list(scope.unqualified)
+    flags = {"project": False, "blocked": False, "excluded": False, "unqualified": unqualified}
+    one_batch = _walk(dialect, batch=True, **flags)
+    out = [(one_batch, {**base, "batch_id": b}) for b in scope.prioritized]
+    rest: dict[str, Any] = dict(base)
+    project = scope.project_id is not None
+    blocked = not project and bool(scope.blocked_projects)
+    excluded = bool(scope.excluded_batches)
+    if project:
+        rest["project_id"] = scope.project_id
+    if blocked:
+        rest["blocked"] = list(scope.blocked_projects)
+    if excluded:
+        rest["excluded"] = list(scope.excluded_batches)
+    walk = _walk(
+        dialect,
+        batch=False,
+        project=project,
+        blocked=blocked,
+        excluded=excluded,
+        unqualified=unqualified,
+    )
+    out.append((walk, rest))
     return out
 
 
@@ -216,8 +303,20 @@ def has_work(session: Session, actor: Actor, user_id: str, scope: WorkScope) -> 
     asked without locking anything: gold is served only beside live work
     (``workflow.quality_serving``)."""
     assert scope.project_id is not None
-    stmt = _pending(session, actor, user_id).where(Task.project_id == scope.project_id)
-    barred = set(scope.excluded_batches) - set(scope.prioritized)
+    barred = sorted(set(scope.excluded_batches) - set(scope.prioritized))
+    params: dict[str, Any] = {
+        "org_id": actor.org_id,
+        "user_id": user_id,
+        "project_id": scope.project_id,
+    }
     if barred:
-        stmt = stmt.where(or_(Task.batch_id.is_(None), Task.batch_id.not_in(sorted(barred))))
-    return session.scalar(stmt.limit(1)) is not None
+        params["excluded"] = barred
+    walk = _walk(
+        session.get_bind().dialect.name,
+        batch=False,
+        project=True,
+        blocked=False,
+        excluded=bool(barred),
+        lock=False,
+    )
+    return session.connection().scalar(walk, params) is not None

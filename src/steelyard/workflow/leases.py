@@ -55,10 +55,28 @@ RECLAIM_BATCH = 500
 ACTIVE: ColumnElement[str] = literal_column("'active'")
 
 
+@dataclass(frozen=True, slots=True)
+class LeasedTask:
+    """What a lease hands the worker of its task (``tasks.serialize.task_for_worker``), read
+    as one row without the ORM."""
+
+    seq: int
+    task_id: str
+    project_id: str | None
+    batch_id: str | None
+    type: str
+    status: str
+    instruction: str | None
+    params: dict[str, Any]
+    rework: dict[str, Any] | None
+
+
 @dataclass(frozen=True)
 class Lease:
     assignment: Assignment
-    task: Task
+    task: LeasedTask
+    #: The name of the task's project (the worker picks its queue by it).
+    project_name: str | None = None
     #: Taken by this call (not a lease the worker already held): counted for the gold rate.
     fresh: bool = False
 
@@ -69,27 +87,38 @@ def check_worker(actor: Actor) -> str:
     return actor.user_id
 
 
-def _held(session: Session, actor: Actor, user_id: str) -> Assignment | None:
-    return session.scalar(
-        select(Assignment).where(
-            Assignment.user_id == user_id,
-            Assignment.status == ACTIVE,
-            Assignment.org_id == actor.org_id,
-        )
+# Built once, run with their values: a next runs them for every task handed out (building and
+# cache-keying a statement per call cost more than running it).
+HELD = select(
+    Assignment.id, Assignment.task_seq, Assignment.started_at, Assignment.expires_at
+).where(
+    Assignment.user_id == bindparam("p_user_id"),
+    Assignment.status == ACTIVE,
+    Assignment.org_id == bindparam("p_org_id"),
+)
+_WORKER_VIEW = (
+    Task.seq,
+    Task.task_id,
+    Task.project_id,
+    Task.batch_id,
+    Task.type,
+    Task.status,
+    Task.instruction,
+    Task.params,
+    Task.rework,
+)
+_TASK_VIEW = select(*_WORKER_VIEW).where(Task.seq == bindparam("p_seq"))
+#: The compare-and-set that takes a slot (see the module docstring).
+_TAKE = (
+    update(Task)
+    .where(
+        Task.seq == bindparam("p_seq"),
+        Task.status == "pending",
+        Task.leases_open + Task.labels_done < Task.labels_needed,
     )
-
-
-def held_lease(session: Session, actor: Actor, user_id: str) -> Assignment | None:
-    """The worker's active live assignment, if any (``quality_serving`` asks first)."""
-    return _held(session, actor, user_id)
-
-
-def expire(session: Session, assignment_ids: list[str]) -> None:
-    """End the worker's expired ``assignment_ids`` (giving their slots back) before another
-    kind of lease is taken (``quality_serving``)."""
-    _end(session, assignment_ids, "expired")
-
-
+    .values(leases_open=Task.leases_open + 1)
+    .returning(*_WORKER_VIEW)
+)
 _INSERT_LEASE = text(
     "INSERT INTO assignments (id, org_id, task_seq, user_id, status, started_at, expires_at) "
     "VALUES (:id, :org_id, :task_seq, :user_id, 'active', :started_at, :expires_at) "
@@ -100,6 +129,42 @@ _RELEASE_SLOTS = (
     .where(Task.seq == bindparam("s"))
     .values(leases_open=Task.leases_open - bindparam("n"))
 )
+
+
+def _held(session: Session, actor: Actor, user_id: str) -> Any:
+    return (
+        session.connection().execute(HELD, {"p_user_id": user_id, "p_org_id": actor.org_id}).first()
+    )
+
+
+def held_lease(session: Session, actor: Actor, user_id: str) -> Any:
+    """The worker's active live assignment (``HELD``'s columns: ``id``, ``task_seq``,
+    ``started_at``, ``expires_at``), if any (``quality_serving`` asks first)."""
+    return _held(session, actor, user_id)
+
+
+def expire(session: Session, assignment_ids: list[str]) -> None:
+    """End the worker's expired ``assignment_ids`` (giving their slots back) before another
+    kind of lease is taken (``quality_serving``)."""
+    _end(session, assignment_ids, "expired")
+
+
+def _task_view(session: Session, seq: int) -> LeasedTask | None:
+    row = session.connection().execute(_TASK_VIEW, {"p_seq": seq}).first()
+    return LeasedTask(*row) if row is not None else None
+
+
+def _assignment(actor: Actor, user_id: str, row: Any) -> Assignment:
+    """The active assignment ``row`` (``HELD``'s columns) as an object, not read back."""
+    return Assignment(
+        id=row.id,
+        org_id=actor.org_id,
+        task_seq=row.task_seq,
+        user_id=user_id,
+        status="active",
+        started_at=row.started_at,
+        expires_at=row.expires_at,
+    )
 
 
 def next_assignment(
@@ -118,15 +183,14 @@ def next_assignment(
     ``workflow.quality_serving``)."""
     user_id = check_worker(actor)
     # The id only: a project's params (its whole history) are not decoded on the hot path.
-    project_id = None
-    if project_name:
-        project_id = projects.project_ref(session, actor, name=project_name).id
+    ref = projects.project_ref(session, actor, name=project_name) if project_name else None
+    project_id = ref.id if ref is not None else None
     held = _held(session, actor, user_id)
     if held is not None:
         if held.expires_at > now:
-            task = session.get(Task, held.task_seq)
+            task = _task_view(session, held.task_seq)
             if task is not None and task.status == "pending":
-                return Lease(held, task)
+                return _lease(session, actor, _assignment(actor, user_id, held), task, ref)
         # Expired, or its task ended (canceled): it gives its slot back before another is taken.
         _end(session, [held.id], "expired" if held.expires_at <= now else "released")
     statements = _candidates(
@@ -134,6 +198,7 @@ def next_assignment(
     )
     expires = now + timedelta(seconds=lease_seconds)
     reclaimed = False
+    conn = session.connection()
     for _attempt in range(CANDIDATES):
         seq = _first(session, statements)
         if seq is None:
@@ -142,42 +207,30 @@ def next_assignment(
                 reclaimed = True
                 continue
             return None
-        taken = session.execute(
-            update(Task)
-            .where(
-                Task.seq == seq,
-                Task.status == "pending",
-                Task.leases_open + Task.labels_done < Task.labels_needed,
-            )
-            .values(leases_open=Task.leases_open + 1)
-            .returning(Task)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        ).scalar_one_or_none()
+        taken = conn.execute(_TAKE, {"p_seq": seq}).first()
         if taken is None:
             continue
         assignment_id = new_id()
-        inserted = (
-            session.connection()
-            .execute(
-                _INSERT_LEASE,
-                {
-                    "id": assignment_id,
-                    "org_id": actor.org_id,
-                    "task_seq": seq,
-                    "user_id": user_id,
-                    "started_at": now,
-                    "expires_at": expires,
-                },
-            )
-            .first()
-        )
+        inserted = conn.execute(
+            _INSERT_LEASE,
+            {
+                "id": assignment_id,
+                "org_id": actor.org_id,
+                "task_seq": seq,
+                "user_id": user_id,
+                "started_at": now,
+                "expires_at": expires,
+            },
+        ).first()
         if inserted is None:
             # The same worker's concurrent request took a lease first: give this slot back and
             # answer with that one.
-            session.connection().execute(_RELEASE_SLOTS, {"s": seq, "n": 1})
+            conn.execute(_RELEASE_SLOTS, {"s": seq, "n": 1})
             held = _held(session, actor, user_id)
-            task = session.get(Task, held.task_seq) if held is not None else None
-            return Lease(held, task) if held is not None and task is not None else None
+            other = _task_view(session, held.task_seq) if held is not None else None
+            if held is None or other is None:
+                return None
+            return _lease(session, actor, _assignment(actor, user_id, held), other, ref)
         # What was inserted, without reading it back (the answer needs no more).
         assignment = Assignment(
             id=assignment_id,
@@ -188,8 +241,31 @@ def next_assignment(
             started_at=now,
             expires_at=expires,
         )
-        return Lease(assignment, taken, fresh=True)
+        return _lease(session, actor, assignment, LeasedTask(*taken), ref, fresh=True)
     return None
+
+
+def _lease(
+    session: Session,
+    actor: Actor,
+    assignment: Assignment,
+    task: LeasedTask,
+    ref: projects.ProjectRef | None,
+    *,
+    fresh: bool = False,
+) -> Lease:
+    """The lease with its project's name: the one asked for, else looked up."""
+    if task.project_id is None:
+        return Lease(assignment, task, fresh=fresh)
+    if ref is not None and ref.id == task.project_id:
+        return Lease(assignment, task, ref.name, fresh=fresh)
+    try:
+        name: str | None = projects.project_ref(session, actor, project_id=task.project_id).name
+    except NotFound:
+        # Not in the worker's scope (no task next hands out is): shown unnamed, as before,
+        # rather than refusing the lease.
+        name = None
+    return Lease(assignment, task, name, fresh=fresh)
 
 
 def _candidates(
@@ -199,7 +275,7 @@ def _candidates(
     project_id: str | None,
     project_name: str = "",
     exclude_projects: tuple[str, ...] = (),
-) -> list[Any]:
+) -> list[tuple[Any, dict[str, Any]]]:
     """The candidate statements, in work order (``eligibility``): only tasks the worker may
     work on, prioritized batches first."""
     scope = eligibility.work_scope(session, actor, user_id, project_id, project_name)
@@ -208,9 +284,10 @@ def _candidates(
     return eligibility.candidates(session, actor, user_id, scope)
 
 
-def _first(session: Session, statements: list[Any]) -> int | None:
-    for stmt in statements:
-        seq = session.scalar(stmt)
+def _first(session: Session, statements: list[tuple[Any, dict[str, Any]]]) -> int | None:
+    conn = session.connection()
+    for stmt, params in statements:
+        seq = conn.scalar(stmt, params)
         if seq is not None:
             return int(seq)
     return None
@@ -274,12 +351,18 @@ def own_assignment(session: Session, actor: Actor, assignment_id: str) -> Assign
         )
     )
     if assignment is None:
-        raise NotFound(f"No assignment with id '{assignment_id}'.", field="assignment_id")
+        raise no_assignment(assignment_id)
     return assignment
 
 
-def not_active(assignment: Assignment) -> InvalidState:
-    return InvalidState(f"This assignment is {assignment.status}.", field="assignment_id")
+def no_assignment(assignment_id: str) -> NotFound:
+    return NotFound(f"No assignment with id '{assignment_id}'.", field="assignment_id")
+
+
+def not_active(assignment: Assignment | str) -> InvalidState:
+    """The refusal for an assignment (or an assignment's status) that is no longer active."""
+    status = assignment if isinstance(assignment, str) else assignment.status
+    return InvalidState(f"This assignment is {status}.", field="assignment_id")
 
 
 def heartbeat(

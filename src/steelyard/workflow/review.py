@@ -2,8 +2,10 @@
 
 Which tasks wait is the project's ``params.review`` (``projects.workflow_settings.Review``),
 recorded on each task at create (``Task.review_mode``, ``review_value``) so that a submit reads
-nothing more to know it: ``complete_or_hold`` is the one place where the workflow's "complete"
-becomes "complete, or wait for review". A task without review completes as before.
+nothing more to know it: the submit that brings a task's last label asks ``reason_for`` and,
+when the task waits, calls ``hold`` instead of completing it (``completion.submit``, the one
+place where the workflow's "complete" becomes "complete, or wait for review"). A task
+without review completes as before.
 
 * ``all``: every task.
 * ``sampled``: the tasks whose id hashes below ``fraction`` (``sampled``): deterministic, so the
@@ -39,11 +41,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, literal_column, select, update
+from sqlalchemy import ColumnElement, insert, literal_column, select, update
 from sqlalchemy.orm import Session, defer
 
 from steelyard.accounts.models import User
 from steelyard.accounts.schemas import Actor
+from steelyard.db.base import new_id
 from steelyard.errors import Forbidden, InvalidState, NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.tasks.models import Task
@@ -89,38 +92,34 @@ def reason_for(
     return None
 
 
-def complete_or_hold(
+def hold(
     session: Session,
-    task: Task,
-    response: dict[str, Any],
-    now: datetime,
     *,
+    org_id: str,
+    project_id: str,
+    task_seq: int,
+    reason: str,
+    candidate: dict[str, Any],
     confidence: float | None,
-) -> bool:
-    """Complete ``task`` (pending, locked) with its aggregate, or, when its review applies,
-    keep the aggregate as the candidate of a new review round. True when it completed."""
-    reason = (
-        None
-        if task.review_mode is None or task.project_id is None
-        else reason_for(task.review_mode, task.review_value, task.task_id, confidence)
-    )
-    if reason is None:
-        batches.complete_task(session, task, response, now, confidence=confidence)
-        return True
-    session.add(
-        Review(
-            org_id=task.org_id,
-            project_id=task.project_id,
-            task_seq=task.seq,
+    now: datetime,
+) -> None:
+    """Keep a pending task's aggregate as the candidate of a new review round (``reason``, from
+    ``reason_for``) instead of completing it: the submit that brought its last label calls this
+    where it would complete the task (``completion.submit``)."""
+    session.connection().execute(
+        insert(Review).values(
+            id=new_id(),
+            org_id=org_id,
+            project_id=project_id,
+            task_seq=task_seq,
             reason=reason,
-            candidate=response,
+            candidate=candidate,
             confidence=confidence,
             status="awaiting",
             created_at=now,
         )
     )
-    task.updated_at = now
-    return False
+    session.connection().execute(update(Task).where(Task.seq == task_seq).values(updated_at=now))
 
 
 # --- a reviewer's lease ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 from steelyard.workflow.completion import (
     Submission,
     SubmitTarget,
+    Submitted,
     check_submission,
     submit,
     submit_target,
@@ -35,6 +36,7 @@ __all__ = [
     "Lease",
     "Submission",
     "SubmitTarget",
+    "Submitted",
     "anything_expired",
     "check_submission",
     "give_back",

@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -23,8 +22,7 @@ from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
 from steelyard.errors import NotFound
-from steelyard.tasks import repository
-from steelyard.tasks.models import QualityTask, Task
+from steelyard.tasks.models import QualityTask
 from steelyard.tasks.serialize import quality_task_for_worker, task_for_worker
 from steelyard.timefmt import iso
 from steelyard.workflow import qualification
@@ -35,17 +33,6 @@ from steelyard.workflow.models import Assignment, QualityAnswer
 
 #: The labeling path takes a worker's session token; ``auth`` declares its own routes.
 router = credential_router(Credential.SESSION, prefix="/api")
-
-
-# Sign-in, sessions and invitations.
-router.include_router(auth.router)
-# Reports for operators and customers (an API key or an operator's session).
-router.include_router(reports.router)
-# The reviewer's path (a reviewer's, manager's, admin's or owner's session).
-router.include_router(review.router)
-# Worker quality: my record and appeal (session); pauses for operators.
-router.include_router(worker_quality.worker)
-router.include_router(worker_quality.operator)
 
 
 class QualificationOut(BaseModel):
@@ -138,11 +125,9 @@ def _lease_next(
         return None
     if isinstance(lease, serving.QualityLease):
         return _quality_offer(lease)
-    project_names, _ = repository.names_for(session, [lease.task])
-    task = task_for_worker(lease.task, project_name=project_names.get(lease.task.project_id or ""))
     return {
         "assignment_id": lease.assignment.id,
-        "task": task,
+        "task": task_for_worker(lease.task, project_name=lease.project_name),
         "lease_expires_at": iso(lease.assignment.expires_at),
     }
 
@@ -214,14 +199,13 @@ def _submit(
 ) -> dict[str, Any]:
     if isinstance(checked, answers.QualitySubmission):
         return _quality_submit(session, actor, checked, now)
-    assignment, completed = workflow.submit(session, actor, checked, now)
-    task_id = completed.task_id if completed is not None else _task_id(session, assignment)
+    stored = workflow.submit(session, actor, checked, now)
     return {
-        "assignment_id": assignment.id,
-        "task_id": task_id,
+        "assignment_id": stored.assignment_id,
+        "task_id": stored.task_id,
         # "completed" when this label was the last the task needed; else it waits for others.
-        "status": completed.status if completed is not None else "pending",
-        "submitted_at": iso(assignment.submitted_at) if assignment.submitted_at else None,
+        "status": stored.status,
+        "submitted_at": iso(stored.submitted_at),
     }
 
 
@@ -249,10 +233,6 @@ def _quality_submit(
         if result.qualification is not None:
             doc["qualification"] = result.qualification.to_doc()
     return doc
-
-
-def _task_id(session: Session, assignment: Assignment) -> str:
-    return str(session.scalar(select(Task.task_id).where(Task.seq == assignment.task_seq)))
 
 
 def _assignment_view(assignment: Assignment | QualityAnswer) -> dict[str, Any]:
@@ -333,3 +313,14 @@ def _give_back_in(
             answers.give_back(session, actor, assignment_id, skip=skip, now=now)
         )
     return _assignment_view(assignment)
+
+
+# After the work routes, which are matched first (see ``api.app``): sign-in, sessions and
+# invitations; reports for operators and customers (an API key or an operator's session); the
+# reviewer's path (a reviewer's, manager's, admin's or owner's session); worker quality (my
+# record and appeal, by session; pauses for operators).
+router.include_router(auth.router)
+router.include_router(reports.router)
+router.include_router(review.router)
+router.include_router(worker_quality.worker)
+router.include_router(worker_quality.operator)
