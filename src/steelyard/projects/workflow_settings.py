@@ -32,13 +32,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from steelyard.errors import ValidationError
+from steelyard.projects import pay_settings
 
 #: Params keys that set the redundancy (a pipeline replaces them all).
 REDUNDANCY_KEYS = ("pipeline", "consensus_attempts", "redundancy")
 #: Params keys for gold and qualification (``read_quality``).
 QUALITY_KEYS = ("gold_rate", "qualification")
 #: Params keys that are workflow settings rather than task defaults.
-KEYS = (*REDUNDANCY_KEYS, *QUALITY_KEYS, "review", "worker_quality")
+KEYS = (*REDUNDANCY_KEYS, *QUALITY_KEYS, "review", "worker_quality", "pay")
 REVIEW_MODES = ("none", "sampled", "all", "disagreement")
 PIPELINES = ("standard_task", "consensus_task")
 #: The most labels one task may ask for.
@@ -119,6 +120,7 @@ def read(params: dict[str, Any], *, prefix: str = "params.") -> WorkflowSettings
     # Gold and qualification are read apart (``read_quality``); checked here so that every
     # setting is refused at the same place.
     read_quality(params, prefix=prefix)
+    pay_settings.read(params, prefix=prefix)
     review = read_review(params.get("review"), f"{prefix}review")
     settings = _redundancy(params, prefix)
     if review != NO_REVIEW:
