@@ -17,7 +17,7 @@ from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
 from steelyard.api.auth import Credential, actor_of, credential_router
 from steelyard.api.deps import ActorDep, DbDep, json_body
-from steelyard.api.native import auth, reports, review
+from steelyard.api.native import auth, pay, reports, review
 from steelyard.api.native import quality as worker_quality
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
@@ -46,6 +46,8 @@ router.include_router(review.router)
 # Worker quality: my record and appeal (session); pauses for operators.
 router.include_router(worker_quality.worker)
 router.include_router(worker_quality.operator)
+# A worker's earnings (session).
+router.include_router(pay.worker)
 
 
 class QualificationOut(BaseModel):

@@ -1,0 +1,81 @@
+"""``steelyard pay …``: the pay ledger's operator commands (``steelyard.pay``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from steelyard.cli.accounts import JsonFlag, OrgOption, _write
+from steelyard.clock import SYSTEM_CLOCK
+
+pay_app = typer.Typer(help="Pay: sweep completed work into the ledger, close pay periods.")
+console = Console()
+
+
+@pay_app.command("close-period")
+def close_period(
+    org: OrgOption,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            help="ISO week to close (2026-W49). Default: the current week, closed as of now "
+            "(work completed later counts in the next)."
+        ),
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Close a pay period: pay its completed work and top each worker up to the hourly floor.
+    Running it twice adds nothing."""
+    from steelyard.accounts.service import get_organization_by_name
+    from steelyard.config import load_settings
+    from steelyard.pay.periods import close_period as close
+
+    settings = load_settings()
+
+    def run(session: Session) -> dict[str, Any]:
+        org_id = get_organization_by_name(session, org).id
+        return close(session, org_id, settings, SYSTEM_CLOCK.now(), period).to_doc()
+
+    out = _write(run)
+    if json_out:
+        typer.echo(json.dumps(out))
+        return
+    table = Table(
+        title=f"{org} {out['period']} (floor {out['floor_hourly_minor']} "
+        f"{out['currency']} minor units an hour)"
+    )
+    for column in ("worker", "active h", "earned", "top-up", "effective/h"):
+        table.add_column(column, justify="left" if column == "worker" else "right")
+    for w in out["workers"]:
+        table.add_row(
+            w["email"],
+            f"{w['active_seconds'] / 3600:.2f}",
+            str(w["earned_minor"]),
+            str(w["top_up_minor"]),
+            str(w["effective_hourly_minor"]),
+        )
+    console.print(table)
+
+
+@pay_app.command("sweep")
+def sweep(org: OrgOption, json_out: JsonFlag = False) -> None:
+    """Write piece-rate entries for completed work not yet in the ledger (idempotent)."""
+    from steelyard.accounts.service import get_organization_by_name
+    from steelyard.config import load_settings
+    from steelyard.pay.ledger import org_pay
+    from steelyard.pay.sweep import sweep as run_sweep
+
+    settings = load_settings()
+
+    def run(session: Session) -> dict[str, Any]:
+        org_id = get_organization_by_name(session, org).id
+        now = SYSTEM_CLOCK.now()
+        return {"entries": run_sweep(session, org_id, org_pay(session, org_id, settings), now, now)}
+
+    out = _write(run)
+    typer.echo(json.dumps(out) if json_out else f"{out['entries']} entries written.")

@@ -1,0 +1,132 @@
+"""Writing and reading the ledger: every entry with its two postings, in one statement each;
+balances as sums. Nothing is ever updated or deleted here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from steelyard.config import Settings
+from steelyard.db.base import new_id
+from steelyard.errors import ValidationError
+from steelyard.pay.models import ORGANIZATION, WORKER, PayEntry, PayOrgSettings, PayPosting
+from steelyard.projects.pay_settings import currency_code, to_minor
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    user_id: str
+    type: str
+    amount_minor: int
+    currency: str
+    reason: str
+    source_kind: str
+    source_id: str
+    period: str
+    occurred_at: datetime
+    project_id: str | None = None
+    active_seconds: float = 0.0
+
+
+def post(session: Session, org_id: str, entries: Sequence[NewEntry], now: datetime) -> int:
+    """Append ``entries``, each with its worker and organization postings (summing to zero).
+    The unique source index refuses an entry already written."""
+    if not entries:
+        return 0
+    rows: list[dict[str, object]] = []
+    legs: list[dict[str, object]] = []
+    for e in entries:
+        entry_id = new_id()
+        rows.append(
+            {
+                "id": entry_id,
+                "org_id": org_id,
+                "user_id": e.user_id,
+                "project_id": e.project_id,
+                "type": e.type,
+                "amount_minor": e.amount_minor,
+                "currency": e.currency,
+                "reason": e.reason,
+                "source_kind": e.source_kind,
+                "source_id": e.source_id,
+                "period": e.period,
+                "active_seconds": e.active_seconds,
+                "occurred_at": e.occurred_at,
+                "created_at": now,
+            }
+        )
+        common = {"entry_id": entry_id, "org_id": org_id, "currency": e.currency}
+        legs.append(
+            {"id": new_id(), **common, "account": WORKER, "user_id": e.user_id}
+            | {"amount_minor": e.amount_minor}
+        )
+        legs.append(
+            {"id": new_id(), **common, "account": ORGANIZATION, "user_id": None}
+            | {"amount_minor": -e.amount_minor}
+        )
+    session.execute(insert(PayEntry), rows)
+    session.execute(insert(PayPosting), legs)
+    return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgPay:
+    """An organization's currency and hourly floor (minor units)."""
+
+    currency: str
+    floor_minor: int
+
+
+def org_pay(session: Session, org_id: str, settings: Settings) -> OrgPay:
+    """The organization's currency (its own, else ``STEELYARD_WAGE_CURRENCY``) and floor:
+    ``STEELYARD_MIN_HOURLY_WAGE`` in that currency's minor units, or the organization's own
+    floor when higher (a lower one is never used)."""
+    own = session.get(PayOrgSettings, org_id)
+    currency = currency_code(
+        (own.currency if own and own.currency else None) or settings.wage_currency,
+        "STEELYARD_WAGE_CURRENCY",
+    )
+    floor = to_minor(settings.min_hourly_wage, currency)
+    if own is not None and own.min_hourly_minor is not None:
+        floor = max(floor, own.min_hourly_minor)
+    return OrgPay(currency, floor)
+
+
+def set_org_pay(
+    session: Session,
+    org_id: str,
+    settings: Settings,
+    *,
+    currency: str | None,
+    floor_minor: int | None,
+) -> OrgPay:
+    """Set an organization's currency and/or hourly floor (refused below the global floor)."""
+    own = session.get(PayOrgSettings, org_id) or PayOrgSettings(org_id=org_id)
+    if currency is not None:
+        own.currency = currency_code(currency, "currency")
+    if floor_minor is not None:
+        base = to_minor(settings.min_hourly_wage, own.currency or settings.wage_currency)
+        if floor_minor < base:
+            raise ValidationError(
+                f"min_hourly_minor may only raise the floor ({base}).", field="min_hourly_minor"
+            )
+        own.min_hourly_minor = floor_minor
+    session.add(own)
+    session.flush()
+    return org_pay(session, org_id, settings)
+
+
+def balance(session: Session, org_id: str, user_id: str | None) -> int:
+    """A worker's balance (``user_id``), or the organization's liability (``None``)."""
+    stmt = select(func.coalesce(func.sum(PayPosting.amount_minor), 0)).where(
+        PayPosting.org_id == org_id
+    )
+    if user_id is None:
+        stmt = stmt.where(PayPosting.account == ORGANIZATION)
+    else:
+        stmt = stmt.where(PayPosting.account == WORKER, PayPosting.user_id == user_id)
+    return int(session.scalar(stmt) or 0)
