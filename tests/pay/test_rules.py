@@ -92,8 +92,9 @@ def test_periods_are_iso_weeks_and_an_early_close_moves_later_work_on() -> None:
     assert rules.week_bounds("2026-W49") == (monday, monday + timedelta(days=7))
     assert rules.week_of(monday - timedelta(microseconds=1)) == "2026-W48"
     wed = monday + timedelta(days=2)
-    assert rules.period_of(wed, {"2026-W49": wed}) == "2026-W50"
-    assert rules.period_of(wed - timedelta(seconds=1), {"2026-W49": wed}) == "2026-W49"
+    # Closed as of Wednesday: work completed then counts, work a moment later is next week's.
+    assert rules.period_of(wed, {"2026-W49": wed}) == "2026-W49"
+    assert rules.period_of(wed + timedelta(microseconds=1), {"2026-W49": wed}) == "2026-W50"
     with pytest.raises(ValueError):
         rules.week_bounds("2026-49")
 

@@ -99,7 +99,7 @@ class PayPosting(Base):
 
 
 class PayPeriod(Base):
-    """A closed pay period: its window ``[starts_at, ends_at)``; work completed after
+    """A closed pay period: its window from ``starts_at`` to ``ends_at``; work completed after
     ``ends_at`` counts in the next period."""
 
     __tablename__ = "pay_periods"

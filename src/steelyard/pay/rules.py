@@ -42,7 +42,7 @@ def period_of(moment: datetime, closed_ends: Mapping[str, datetime]) -> str:
     early (``closed_ends``: period → end of its closed window) before ``moment``, in which case
     the next one (``close-period`` without ``--period`` closes the current week as of now)."""
     period = week_of(moment)
-    while period in closed_ends and moment >= closed_ends[period]:
+    while period in closed_ends and moment > closed_ends[period]:
         period = next_week(period)
     return period
 

@@ -109,7 +109,7 @@ def _works(kind: str, rows: Iterable[Any]) -> Iterator[Work]:
 def completed_work(
     session: Session, org_id: str, project_ids: list[str], until: datetime
 ) -> Iterator[Work]:
-    """Completed work in ``project_ids`` before ``until`` not yet in the ledger."""
+    """Completed work in ``project_ids`` up to ``until`` not yet in the ledger."""
     labels = session.execute(
         select(
             Label.id,
@@ -124,7 +124,7 @@ def completed_work(
         .where(
             Label.org_id == org_id,
             Task.project_id.in_(project_ids),
-            Assignment.submitted_at < until,
+            Assignment.submitted_at <= until,
             _unpaid(org_id, "label", Label.id),
         )
     )
@@ -141,7 +141,7 @@ def completed_work(
             QualityAnswer.org_id == org_id,
             QualityAnswer.project_id.in_(project_ids),
             QualityAnswer.status == "submitted",
-            QualityAnswer.submitted_at < until,
+            QualityAnswer.submitted_at <= until,
             _unpaid(org_id, "quality_answer", QualityAnswer.id),
         )
     )
@@ -159,7 +159,7 @@ def completed_work(
             Review.project_id.in_(project_ids),
             Review.status.in_(DECIDED_REVIEWS),
             and_(Review.reviewer_id.is_not(None), Review.started_at.is_not(None)),
-            Review.decided_at < until,
+            Review.decided_at <= until,
             _unpaid(org_id, "review", Review.id),
         )
     )
