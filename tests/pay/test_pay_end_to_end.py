@@ -139,13 +139,16 @@ def test_three_speeds_end_at_or_above_the_floor(settings: Settings, db: Database
         with db.unit_of_work(write=False) as session:
             count = session.scalar(select(func.count()).where(PayEntry.org_id == org.org_id))
             assert count == ITEMS * len(SPEEDS) + 2
-            assert session.scalar(
-                select(func.count()).where(
-                    PayEntry.org_id == org.org_id,
-                    PayEntry.source_id == rejected,
-                    PayEntry.type == PIECE_RATE,
+            assert (
+                session.scalar(
+                    select(func.count()).where(
+                        PayEntry.org_id == org.org_id,
+                        PayEntry.source_id == rejected,
+                        PayEntry.type == PIECE_RATE,
+                    )
                 )
-            ) == 1
+                == 1
+            )
             # Double entry: the postings sum to zero; balances are the sums of the entries.
             total = session.scalar(
                 select(func.sum(PayPosting.amount_minor)).where(PayPosting.org_id == org.org_id)

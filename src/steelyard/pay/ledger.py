@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from steelyard.config import Settings
@@ -33,8 +35,8 @@ class NewEntry:
 
 
 def post(session: Session, org_id: str, entries: Sequence[NewEntry], now: datetime) -> int:
-    """Append ``entries``, each with its worker and organization postings (summing to zero).
-    The unique source index refuses an entry already written."""
+    """Append ``entries``, each with its worker and organization postings (summing to zero);
+    returns how many were new. The unique source index skips an entry already written."""
     if not entries:
         return 0
     rows: list[dict[str, object]] = []
@@ -68,9 +70,23 @@ def post(session: Session, org_id: str, entries: Sequence[NewEntry], now: dateti
             {"id": new_id(), **common, "account": ORGANIZATION, "user_id": None}
             | {"amount_minor": -e.amount_minor}
         )
-    session.execute(insert(PayEntry), rows)
-    session.execute(insert(PayPosting), legs)
-    return len(rows)
+    # An entry already written (by an earlier run, or one running at the same time) is left as
+    # it is, and so are its postings: the same work is never paid twice.
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        dialect_insert(PayEntry)
+        .on_conflict_do_nothing(
+            index_elements=["org_id", "type", "source_kind", "source_id", "user_id"]
+        )
+        .returning(PayEntry.id)
+    )
+    written = set(
+        session.scalars(statement, rows, execution_options={"sort_by_parameter_order": True})
+    )
+    legs = [leg for leg in legs if leg["entry_id"] in written]
+    if legs:
+        session.execute(insert(PayPosting), legs)
+    return len(written)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ Money is whole minor units throughout; rounding happens once, always in the work
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
