@@ -1,9 +1,10 @@
 """Closing a pay period: sweep its work, then top every worker up to the hourly floor.
 
 A period is an ISO week (UTC) by default. Closing one records its window; closing the current
-week as of now ends its window now, and work completed later counts in the next week. Closing
-twice adds nothing: the sweep pays work once by its id, and a worker's top-up for a period is
-one entry keyed by the period.
+week as of now ends its window now, and work completed later counts in the next week (which
+then starts where this one ended, and is closed once it has begun). Closing twice adds
+nothing: the sweep pays work once by its id, and a worker's top-up for a period is one entry
+keyed by the period.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ class ClosedPeriod:
 
 def _window(session: Session, org_id: str, period: str, now: datetime) -> tuple[datetime, datetime]:
     start, end = rules.week_bounds(period)
+    # After a week closed early, the next one starts where it ended.
     previous = session.get(PayPeriod, (org_id, rules.week_of(start - (end - start))))
-    if previous is not None and previous.ends_at > start:
+    if previous is not None:
         start = previous.ends_at
     return start, min(end, now)
 
@@ -66,7 +68,8 @@ def close_period(
     """Close ``period`` (default: the current week, as of ``now``) for the organization: its
     work swept into the ledger, and a ``minimum_top_up`` entry for each worker whose earnings
     over their active time fall below the floor."""
-    label = period or rules.period_of(now, _closed(session, org_id))
+    # The current week, even when already closed: closing it again reports it, adds nothing.
+    label = period or rules.week_of(now)
     try:
         nominal_start, _ = rules.week_bounds(label)
     except ValueError as exc:
@@ -138,13 +141,6 @@ def close_period(
         done.floor_minor,
         [(emails.get(w.user_id, w.user_id), w) for w in workers],
     )
-
-
-def _closed(session: Session, org_id: str) -> dict[str, datetime]:
-    rows = session.execute(
-        select(PayPeriod.period, PayPeriod.ends_at).where(PayPeriod.org_id == org_id)
-    ).all()
-    return {p: e for p, e in rows}
 
 
 def _figures(session: Session, org_id: str, period: str) -> dict[str, tuple[float, int]]:
