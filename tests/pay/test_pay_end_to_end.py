@@ -122,6 +122,11 @@ def test_three_speeds_end_at_or_above_the_floor(settings: Settings, db: Database
                 select(Label.id).where(Label.org_id == org.org_id).limit(1)
             ).one()
             session.execute(update(Label).where(Label.id == rejected).values(superseded=True))
+        # Before any sweep the worker already sees their completed work, as pending.
+        before = http.get("/api/work/earnings", headers=headers["slow"]).json()
+        assert before["pending_minor"] == ITEMS * PIECE and before["balance_minor"] == 0
+        assert before["by_type"][PIECE_RATE] == ITEMS * PIECE
+        assert before["projects"][0]["effective_hourly_minor"] == 600
         period = rules.week_of(clock.now())
         with db.unit_of_work() as session:
             first = close_period(session, org.org_id, settings, clock.now())
@@ -172,6 +177,13 @@ def test_three_speeds_end_at_or_above_the_floor(settings: Settings, db: Database
         with db.unit_of_work() as session:
             second = close_period(session, org.org_id, settings, clock.now(), period)
         assert second.to_doc() == first.to_doc()
+        assert set(first.to_doc()["workers"][0]) == {
+            "email",
+            "active_seconds",
+            "earned_minor",
+            "top_up_minor",
+            "effective_hourly_minor",
+        }
         with db.unit_of_work(write=False) as session:
             again = session.scalar(select(func.count()).where(PayEntry.org_id == org.org_id))
         assert again == count
@@ -182,7 +194,7 @@ def test_three_speeds_end_at_or_above_the_floor(settings: Settings, db: Database
         assert body["currency"] == "USD"
         assert body["by_type"][MINIMUM_TOP_UP] == 75
         assert body["by_type"][PIECE_RATE] == ITEMS * PIECE
-        assert body["balance_minor"] == 125
+        assert body["balance_minor"] == 125 and body["pending_minor"] == 0
         [row] = body["projects"]
         assert row["project"] == project and row["rate_minor"] == PIECE
         assert row["effective_hourly_minor"] == 600

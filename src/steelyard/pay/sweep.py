@@ -107,9 +107,14 @@ def _works(kind: str, rows: Iterable[Any]) -> Iterator[Work]:
 
 
 def completed_work(
-    session: Session, org_id: str, project_ids: list[str], until: datetime
+    session: Session,
+    org_id: str,
+    project_ids: list[str],
+    until: datetime,
+    user_id: str | None = None,
 ) -> Iterator[Work]:
-    """Completed work in ``project_ids`` up to ``until`` not yet in the ledger."""
+    """Completed work in ``project_ids`` up to ``until`` not yet in the ledger (only
+    ``user_id``'s when given)."""
     labels = session.execute(
         select(
             Label.id,
@@ -126,6 +131,7 @@ def completed_work(
             Task.project_id.in_(project_ids),
             Assignment.submitted_at <= until,
             _unpaid(org_id, "label", Label.id),
+            *((Label.user_id == user_id,) if user_id else ()),
         )
     )
     yield from _works("label", labels)
@@ -143,6 +149,7 @@ def completed_work(
             QualityAnswer.status == "submitted",
             QualityAnswer.submitted_at <= until,
             _unpaid(org_id, "quality_answer", QualityAnswer.id),
+            *((QualityAnswer.user_id == user_id,) if user_id else ()),
         )
     )
     yield from _works("quality_answer", answers)
@@ -161,6 +168,7 @@ def completed_work(
             and_(Review.reviewer_id.is_not(None), Review.started_at.is_not(None)),
             Review.decided_at <= until,
             _unpaid(org_id, "review", Review.id),
+            *((Review.reviewer_id == user_id,) if user_id else ()),
         )
     )
     yield from _works("review", reviews)
@@ -200,15 +208,24 @@ def entry_for(
     )
 
 
-def sweep(session: Session, org_id: str, org: OrgPay, until: datetime, now: datetime) -> int:
-    """Write the piece-rate entries of the organization's completed, unpaid work before
-    ``until``; returns how many. Idempotent."""
+def pending(
+    session: Session, org_id: str, org: OrgPay, until: datetime, user_id: str | None = None
+) -> list[NewEntry]:
+    """The piece-rate entries the organization's completed, unpaid work up to ``until`` would
+    get (only ``user_id``'s when given): reads only, so it runs before a write opens."""
     projects = paid_projects(session, org_id)
     if not projects:
-        return 0
+        return []
     closed = closed_ends(session, org_id)
-    entries = [
+    return [
         entry_for(work, projects[work.project_id], org, closed)
-        for work in completed_work(session, org_id, list(projects), until)
+        for work in completed_work(session, org_id, list(projects), until, user_id)
     ]
-    return post(session, org_id, entries, now)
+
+
+def sweep(session: Session, org_id: str, org: OrgPay, until: datetime, now: datetime) -> int:
+    """Write the piece-rate entries of the organization's completed, unpaid work up to
+    ``until``; returns how many were new. Idempotent, and safe to run concurrently (``post``
+    skips an entry already written), so a caller may read ``pending`` in a read transaction
+    and ``post`` it in a short write instead."""
+    return post(session, org_id, pending(session, org_id, org, until), now)

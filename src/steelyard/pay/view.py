@@ -1,20 +1,24 @@
 """What a worker sees of pay: the offer shown with each item (``offer``) and their earnings
 (``earnings``): per project the rates, the estimated time per item and their own effective
-hourly; entries by type; each period's active time, earnings and top-up; their balance."""
+hourly; entries by type; each period's active time, earnings and top-up; their balance and
+what is pending (completed, not yet in the ledger). Reads only."""
 
 from __future__ import annotations
 
 import statistics
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
+from steelyard.config import Settings
 from steelyard.errors import Forbidden
 from steelyard.pay import rules
-from steelyard.pay.ledger import balance
-from steelyard.pay.models import EARNING_TYPES, PIECE_RATE, TYPES, PayEntry
+from steelyard.pay.ledger import balance, org_pay
+from steelyard.pay.models import EARNING_TYPES, MINIMUM_TOP_UP, PIECE_RATE, TYPES, PayEntry
+from steelyard.pay.sweep import pending
 from steelyard.projects import pay_settings
 from steelyard.projects.models import Project, current_params
 
@@ -54,39 +58,57 @@ def offer(session: Session, project_id: str) -> dict[str, Any] | None:
     }
 
 
-def earnings(session: Session, actor: Actor) -> dict[str, Any]:
-    """The signed-in worker's pay in their organization, from the ledger."""
+def earnings(session: Session, actor: Actor, settings: Settings, now: datetime) -> dict[str, Any]:
+    """The signed-in worker's pay in their organization: the ledger, plus their completed work
+    not yet swept into it (``pending_minor``; written at the next sweep or period close)."""
     if actor.kind != "user" or actor.user_id is None:
         raise Forbidden("Earnings are a worker's own: sign in.")
     user_id = actor.user_id
-    mine = (PayEntry.org_id == actor.org_id, PayEntry.user_id == user_id)
-    by_type = dict.fromkeys(TYPES, 0)
-    currency = None
-    for kind, cur, total in session.execute(
-        select(PayEntry.type, PayEntry.currency, func.sum(PayEntry.amount_minor))
-        .where(*mine)
-        .group_by(PayEntry.type, PayEntry.currency)
-    ):
-        by_type[kind] += int(total or 0)
-        currency = cur
-    per_project = session.execute(
-        select(
-            PayEntry.project_id,
-            func.count(),
-            func.sum(PayEntry.active_seconds),
-            func.sum(PayEntry.amount_minor),
+    org = org_pay(session, actor.org_id, settings)
+    rows: list[tuple[str, str | None, str, int, float, int]] = [
+        (kind, project_id, period, int(n), float(seconds or 0.0), int(amount or 0))
+        for kind, project_id, period, n, seconds, amount in session.execute(
+            select(
+                PayEntry.type,
+                PayEntry.project_id,
+                PayEntry.period,
+                func.count(),
+                func.sum(PayEntry.active_seconds),
+                func.sum(PayEntry.amount_minor),
+            )
+            .where(PayEntry.org_id == actor.org_id, PayEntry.user_id == user_id)
+            .group_by(PayEntry.type, PayEntry.project_id, PayEntry.period)
         )
-        .where(*mine, PayEntry.type.in_(EARNING_TYPES), PayEntry.project_id.is_not(None))
-        .group_by(PayEntry.project_id)
-    ).all()
+    ]
+    waiting = pending(session, actor.org_id, org, now, user_id)
+    rows += [(e.type, e.project_id, e.period, 1, e.active_seconds, e.amount_minor) for e in waiting]
+    by_type = dict.fromkeys(TYPES, 0)
+    per_project: dict[str, list[float]] = {}
+    periods: dict[str, dict[str, Any]] = {}
+    for kind, project_id, period, n, seconds, amount in rows:
+        by_type[kind] += amount
+        p = periods.setdefault(
+            period,
+            {"period": period, "active_seconds": 0.0, "earned_minor": 0, "top_up_minor": 0},
+        )
+        p["active_seconds"] += seconds
+        if kind == MINIMUM_TOP_UP:
+            p["top_up_minor"] += amount
+        elif kind in EARNING_TYPES:
+            p["earned_minor"] += amount
+            if project_id is not None:
+                totals = per_project.setdefault(project_id, [0, 0.0, 0])
+                totals[0] += n
+                totals[1] += seconds
+                totals[2] += amount
     projects = []
-    for project_id, items, seconds, earned in per_project:
+    for project_id, (items, seconds, earned) in per_project.items():
         row = session.execute(
             select(Project.name, Project.param_history).where(
                 Project.id == project_id, Project.org_id == actor.org_id
             )
         ).first()
-        if row is None or project_id is None:
+        if row is None:
             continue
         rates = pay_settings.read(current_params(row.param_history))
         projects.append(
@@ -95,44 +117,23 @@ def earnings(session: Session, actor: Actor) -> dict[str, Any]:
                 "rate_minor": rates.piece_rate_minor if rates else None,
                 "hourly_rate_minor": rates.hourly_rate_minor if rates else None,
                 "review_rate_minor": rates.review_rate_minor if rates else None,
-                "currency": rates.currency if rates else currency,
+                "currency": rates.currency if rates else org.currency,
                 "estimated_seconds": estimated_seconds(session, project_id),
                 "items": int(items),
-                "active_seconds": round(float(seconds or 0.0), 3),
-                "earned_minor": int(earned or 0),
-                "effective_hourly_minor": rules.effective_hourly(
-                    int(earned or 0), float(seconds or 0.0)
-                ),
+                "active_seconds": round(seconds, 3),
+                "earned_minor": int(earned),
+                "effective_hourly_minor": rules.effective_hourly(int(earned), seconds),
             }
         )
-    periods: dict[str, dict[str, Any]] = {}
-    for period, kind, seconds, amount in session.execute(
-        select(
-            PayEntry.period,
-            PayEntry.type,
-            func.sum(PayEntry.active_seconds),
-            func.sum(PayEntry.amount_minor),
-        )
-        .where(*mine)
-        .group_by(PayEntry.period, PayEntry.type)
-    ):
-        p = periods.setdefault(
-            period,
-            {"period": period, "active_seconds": 0.0, "earned_minor": 0, "top_up_minor": 0},
-        )
-        p["active_seconds"] += float(seconds or 0.0)
-        if kind in EARNING_TYPES:
-            p["earned_minor"] += int(amount or 0)
-        elif kind == "minimum_top_up":
-            p["top_up_minor"] += int(amount or 0)
     for p in periods.values():
         p["active_seconds"] = round(p["active_seconds"], 3)
         p["effective_hourly_minor"] = rules.effective_hourly(
             p["earned_minor"] + p["top_up_minor"], p["active_seconds"]
         )
     return {
-        "currency": currency,
+        "currency": org.currency,
         "balance_minor": balance(session, actor.org_id, user_id),
+        "pending_minor": sum(e.amount_minor for e in waiting),
         "by_type": by_type,
         "projects": sorted(projects, key=lambda p: str(p["project"])),
         "periods": [periods[k] for k in sorted(periods)],
