@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from steelyard.cli.accounts import JsonFlag, OrgOption, _write
+from steelyard.cli.accounts import JsonFlag, OrgOption, _fail, _write
 from steelyard.clock import SYSTEM_CLOCK
 
 pay_app = typer.Typer(help="Pay: sweep completed work into the ledger, close pay periods.")
@@ -32,14 +32,25 @@ def close_period(
     """Close a pay period: pay its completed work and top each worker up to the hourly floor.
     Running it twice adds nothing."""
     from steelyard.accounts.service import get_organization_by_name
+    from steelyard.cli.accounts import _database
     from steelyard.config import load_settings
+    from steelyard.errors import SteelyardError
+    from steelyard.pay.ledger import org_pay
     from steelyard.pay.periods import close_period as close
+    from steelyard.pay.sweep import pending
 
     settings = load_settings()
+    now = SYSTEM_CLOCK.now()
+    try:
+        # The unpaid work is read first, outside the write.
+        with _database().unit_of_work(write=False) as session:
+            org_id = get_organization_by_name(session, org).id
+            swept = pending(session, org_id, org_pay(session, org_id, settings), now)
+    except SteelyardError as exc:
+        _fail(exc.message)
 
     def run(session: Session) -> dict[str, Any]:
-        org_id = get_organization_by_name(session, org).id
-        return close(session, org_id, settings, SYSTEM_CLOCK.now(), period).to_doc()
+        return close(session, org_id, settings, now, period, swept).to_doc()
 
     out = _write(run)
     if json_out:
@@ -66,16 +77,24 @@ def close_period(
 def sweep(org: OrgOption, json_out: JsonFlag = False) -> None:
     """Write piece-rate entries for completed work not yet in the ledger (idempotent)."""
     from steelyard.accounts.service import get_organization_by_name
+    from steelyard.cli.accounts import _database
     from steelyard.config import load_settings
-    from steelyard.pay.ledger import org_pay
-    from steelyard.pay.sweep import sweep as run_sweep
+    from steelyard.errors import SteelyardError
+    from steelyard.pay.ledger import org_pay, post
+    from steelyard.pay.sweep import pending
 
     settings = load_settings()
+    now = SYSTEM_CLOCK.now()
+    try:
+        # Read outside the write; ``post`` skips whatever another run wrote meanwhile.
+        with _database().unit_of_work(write=False) as session:
+            org_id = get_organization_by_name(session, org).id
+            entries = pending(session, org_id, org_pay(session, org_id, settings), now)
+    except SteelyardError as exc:
+        _fail(exc.message)
 
     def run(session: Session) -> dict[str, Any]:
-        org_id = get_organization_by_name(session, org).id
-        now = SYSTEM_CLOCK.now()
-        return {"entries": run_sweep(session, org_id, org_pay(session, org_id, settings), now, now)}
+        return {"entries": post(session, org_id, entries, now)}
 
     out = _write(run)
     typer.echo(json.dumps(out) if json_out else f"{out['entries']} entries written.")

@@ -63,11 +63,18 @@ def _window(session: Session, org_id: str, period: str, now: datetime) -> tuple[
 
 
 def close_period(
-    session: Session, org_id: str, settings: Settings, now: datetime, period: str | None = None
+    session: Session,
+    org_id: str,
+    settings: Settings,
+    now: datetime,
+    period: str | None = None,
+    swept: list[NewEntry] | None = None,
 ) -> ClosedPeriod:
     """Close ``period`` (default: the current week, as of ``now``) for the organization: its
     work swept into the ledger, and a ``minimum_top_up`` entry for each worker whose earnings
-    over their active time fall below the floor."""
+    over their active time fall below the floor. ``swept``: the sweep's entries, read before
+    this write opened (``sweep.pending`` up to ``now``), so that the write does not scan the
+    organization's work."""
     # The current week, even when already closed: closing it again reports it, adds nothing.
     label = period or rules.week_of(now)
     try:
@@ -81,7 +88,10 @@ def close_period(
     if done is None:
         start, end = _window(session, org_id, label, now)
         # Work completed in the window, and any earlier work not yet swept.
-        sweep(session, org_id, org, end, now)
+        if swept is None:
+            sweep(session, org_id, org, end, now)
+        else:
+            post(session, org_id, swept, now)
         done = PayPeriod(
             org_id=org_id,
             period=label,
