@@ -9,7 +9,7 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
@@ -26,20 +26,24 @@ from steelyard.projects.models import Project, current_params
 ESTIMATE_SAMPLE = 101
 
 
+def estimate_statement(project_id: str) -> Select[Any]:
+    """The project's most recent items' active seconds: a walk of ``ix_pay_entries_project``
+    backwards, ``ESTIMATE_SAMPLE`` rows at most, however long its history."""
+    return (
+        select(PayEntry.active_seconds)
+        .where(
+            PayEntry.project_id == project_id,
+            PayEntry.type == PIECE_RATE,
+            PayEntry.source_kind != "review",
+        )
+        .order_by(PayEntry.occurred_at.desc())
+        .limit(ESTIMATE_SAMPLE)
+    )
+
+
 def estimated_seconds(session: Session, project_id: str) -> float | None:
     """Median active seconds of the project's recent paid items (``None`` before any)."""
-    seconds = list(
-        session.scalars(
-            select(PayEntry.active_seconds)
-            .where(
-                PayEntry.project_id == project_id,
-                PayEntry.type == PIECE_RATE,
-                PayEntry.source_kind != "review",
-            )
-            .order_by(PayEntry.occurred_at.desc())
-            .limit(ESTIMATE_SAMPLE)
-        )
-    )
+    seconds = list(session.scalars(estimate_statement(project_id)))
     return round(statistics.median(seconds), 1) if seconds else None
 
 
