@@ -46,6 +46,14 @@ def test_close_period_json_and_idempotent(env: Path) -> None:
     assert code != 0 and "has not started" in out
     code, out = run("pay", "sweep", "--org", "acme", "--json")
     assert code == 0 and json.loads(out) == {"entries": 0}
+    csv_file = env / "payouts.csv"
+    code, out = run(
+        "pay", "payouts", "--org", "acme", "--period", first["period"], "--out", str(csv_file)
+    )
+    assert code == 0, out
+    assert csv_file.read_text().splitlines() == ["worker,amount,currency,reference"]
+    code, out = run("pay", "payouts", "--org", "acme", "--period", "2026-W01", "--json")
+    assert code != 0 and "not closed" in out
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from steelyard.db.engine import Database
 from steelyard.pay import rules, view
 from steelyard.pay.ledger import balance
 from steelyard.pay.models import MINIMUM_TOP_UP, PIECE_RATE, PayEntry, PayPosting
+from steelyard.pay.payouts import create_payouts
 from steelyard.pay.periods import close_period
 from steelyard.projects.models import Project
 from steelyard.workflow.models import Label
@@ -200,3 +201,18 @@ def test_three_speeds_end_at_or_above_the_floor(settings: Settings, db: Database
         assert row["effective_hourly_minor"] == 600
         [p] = body["periods"]
         assert p["period"] == period and p["effective_hourly_minor"] >= FLOOR
+        # Payouts zero the balances they pay; a second run adds nothing.
+        with db.unit_of_work() as session:
+            paid = create_payouts(session, org.org_id, period, clock.now())
+        amounts = {p.email: p.csv_row()[1] for p in paid}
+        assert amounts == {
+            workers["fast"]: "0.50",
+            workers["medium"]: "0.63",
+            workers["slow"]: "1.25",
+        }
+        with db.unit_of_work() as session:
+            again_paid = create_payouts(session, org.org_id, period, clock.now())
+            assert again_paid == paid
+            for _, w in first.workers:
+                assert balance(session, org.org_id, w.user_id) == 0
+            assert balance(session, org.org_id, None) == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +15,9 @@ from sqlalchemy.orm import Session
 from steelyard.cli.accounts import JsonFlag, OrgOption, _fail, _write
 from steelyard.clock import SYSTEM_CLOCK
 
-pay_app = typer.Typer(help="Pay: sweep completed work into the ledger, close pay periods.")
+pay_app = typer.Typer(
+    help="Pay: sweep completed work into the ledger, close pay periods, create payouts."
+)
 console = Console()
 
 
@@ -98,3 +102,34 @@ def sweep(org: OrgOption, json_out: JsonFlag = False) -> None:
 
     out = _write(run)
     typer.echo(json.dumps(out) if json_out else f"{out['entries']} entries written.")
+
+
+@pay_app.command("payouts")
+def payouts(
+    org: OrgOption,
+    period: Annotated[str, typer.Option(help="The closed period to pay (2026-W49) and before.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the CSV (worker, amount, currency, reference) here.")
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Create the payout batch of a closed period: payout entries zero the balances they pay.
+    Running it twice adds nothing (and writes the same CSV)."""
+    from steelyard.accounts.service import get_organization_by_name
+    from steelyard.pay.payouts import CSV_HEADER, create_payouts
+
+    def run(session: Session) -> list[Any]:
+        org_id = get_organization_by_name(session, org).id
+        return create_payouts(session, org_id, period, SYSTEM_CLOCK.now())
+
+    made = _write(run)
+    if out is not None:
+        with out.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(CSV_HEADER)
+            writer.writerows(p.csv_row() for p in made)
+    rows = [dict(zip(CSV_HEADER, p.csv_row(), strict=True)) for p in made]
+    if json_out:
+        typer.echo(json.dumps({"period": period, "payouts": rows}))
+        return
+    console.print(f"{len(rows)} payouts for {period}" + (f" written to {out}" if out else ""))
