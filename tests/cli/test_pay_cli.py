@@ -68,3 +68,27 @@ def test_close_period_refusals(env: Path, args: tuple[str, ...], mention: str) -
     assert run("org", "create", "acme", "--json")[0] == 0
     code, out = run("pay", "close-period", *args, "--json")
     assert code != 0 and mention in out, out
+
+
+def test_an_organizations_currency_and_higher_floor(env: Path) -> None:
+    assert run("org", "create", "acme", "--json")[0] == 0
+    code, out = run("pay", "settings", "--org", "acme", "--json")
+    assert code == 0 and json.loads(out) == {
+        "org": "acme",
+        "currency": "USD",
+        "min_hourly_minor": 1500,
+    }
+    code, out = run("pay", "settings", "--org", "acme", "--min-hourly", "14.99")
+    assert code != 0 and "only raise" in out
+    code, out = run("pay", "settings", "--org", "acme", "--min-hourly", "16.50", "--json")
+    assert code == 0 and json.loads(out)["min_hourly_minor"] == 1650
+    # Another currency: the floor is the global one in its units (yen have no minor unit)
+    # until the organization gives its own again.
+    code, out = run("pay", "settings", "--org", "acme", "--currency", "JPY", "--json")
+    assert code == 0 and json.loads(out) == {
+        "org": "acme",
+        "currency": "JPY",
+        "min_hourly_minor": 15,
+    }
+    code, out = run("pay", "settings", "--org", "acme", "--currency", "ZZZ")
+    assert code != 0 and "ISO 4217" in out

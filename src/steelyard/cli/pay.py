@@ -133,3 +133,45 @@ def payouts(
         typer.echo(json.dumps({"period": period, "payouts": rows}))
         return
     console.print(f"{len(rows)} payouts for {period}" + (f" written to {out}" if out else ""))
+
+
+@pay_app.command("settings")
+def org_settings(
+    org: OrgOption,
+    currency: Annotated[
+        str | None, typer.Option(help="The organization's currency (ISO 4217, e.g. EUR).")
+    ] = None,
+    min_hourly: Annotated[
+        str | None,
+        typer.Option(
+            help="The organization's hourly floor in major units (16.50); only higher than "
+            "STEELYARD_MIN_HOURLY_WAGE."
+        ),
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Show, or set, an organization's pay currency and hourly floor."""
+    from steelyard.accounts.service import get_organization_by_name
+    from steelyard.config import load_settings
+    from steelyard.pay.ledger import org_pay, set_org_pay
+    from steelyard.projects.pay_settings import currency_code, to_minor
+
+    settings = load_settings()
+
+    def run(session: Session) -> dict[str, Any]:
+        org_id = get_organization_by_name(session, org).id
+        if currency is None and min_hourly is None:
+            now = org_pay(session, org_id, settings)
+        else:
+            in_currency = currency_code(currency, "currency") if currency else None
+            unit = in_currency or org_pay(session, org_id, settings).currency
+            floor = to_minor(min_hourly, unit) if min_hourly is not None else None
+            now = set_org_pay(session, org_id, settings, currency=in_currency, floor_minor=floor)
+        return {"org": org, "currency": now.currency, "min_hourly_minor": now.floor_minor}
+
+    out = _write(run)
+    typer.echo(
+        json.dumps(out)
+        if json_out
+        else f"{org}: {out['currency']}, floor {out['min_hourly_minor']} minor units an hour"
+    )

@@ -123,7 +123,11 @@ def set_org_pay(
     """Set an organization's currency and/or hourly floor (refused below the global floor)."""
     own = session.get(PayOrgSettings, org_id) or PayOrgSettings(org_id=org_id)
     if currency is not None:
-        own.currency = currency_code(currency, "currency")
+        code = currency_code(currency, "currency")
+        if code != own.currency and floor_minor is None:
+            # A floor in another currency's minor units means nothing in this one.
+            own.min_hourly_minor = None
+        own.currency = code
     if floor_minor is not None:
         base = to_minor(settings.min_hourly_wage, own.currency or settings.wage_currency)
         if floor_minor < base:
