@@ -12,6 +12,7 @@ CLDR data, not a table kept here. Pure: no database.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -33,9 +34,15 @@ class PaySettings:
     review_rate_minor: int = 0
 
 
+@functools.lru_cache(maxsize=512)
+def _known(code: str) -> bool:
+    # Babel's check walks its currency list (about 10 us); params are read on every create.
+    return bool(is_currency(code))
+
+
 def currency_code(value: Any, field: str) -> str:
     """``value`` as an ISO 4217 code Babel knows (upper case), else a 400 naming ``field``."""
-    if not isinstance(value, str) or not is_currency(value.upper()):
+    if not isinstance(value, str) or len(value) != 3 or not _known(value.upper()):
         raise ValidationError(f"{field} must be an ISO 4217 currency code.", field=field)
     return value.upper()
 

@@ -19,6 +19,9 @@ tasks as that share of a worker's items in the project; ``{"qualification": {"pa
 (all of them when left out), with feedback, and reach a mean score of ``pass_mark`` before live
 work; a failed attempt may be retaken while attempts are left (``max_attempts``, default 1).
 
+Pay (``pay``: piece rate, currency, optional hourly and review rates) is checked here with the
+rest and parsed by ``projects.pay_settings``; ``steelyard.pay`` reads it.
+
 They live in the params (so the project echoes them as Scale does) and are parsed from the
 params the task create path has already read and checked (``ProjectDefaults``), so a create
 reads nothing more. The module is pure and sits in ``projects``, under both ``tasks`` (task
