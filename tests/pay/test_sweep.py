@@ -129,3 +129,20 @@ def test_an_organizations_floor_may_only_be_higher(
     assert raised.floor_minor == 2000 and raised.currency == "USD"
     with db.unit_of_work(write=False) as session:
         assert org_pay(session, ops.org.org_id, settings).floor_minor == 2000
+
+
+def test_each_item_is_paid_at_the_rate_in_force_when_completed(
+    ops: Ops, settings: Settings
+) -> None:
+    project = name("pay")
+    categorization_project(ops.http, ops.org.live_key, project, pay=PAY)
+    _, worker = ops.person()
+    ops.task(project)
+    ops.label(worker, project, "cat")
+    raised = {**PAY, "piece_rate_minor": 9}
+    ops.ok("POST", f"/v1/projects/{project}/setParams", json={"pay": raised})
+    ops.task(project)
+    ops.label(worker, project, "cat")
+    assert _sweep(ops.db, settings, ops.org.org_id) == 2
+    entries = sorted(_entries(ops.db, ops.org.org_id), key=lambda e: e.occurred_at)
+    assert [e.amount_minor for e in entries] == [7, 9]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, select
@@ -49,7 +49,12 @@ class PaidProject:
 def _versions(history: list[dict[str, Any]]) -> tuple[tuple[datetime, PaySettings | None], ...]:
     out = []
     for version in history or []:
-        since = datetime.fromisoformat(str(version.get("created_at")).replace("Z", "+00:00"))
+        stamp = version.get("created_at")
+        try:
+            since = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        except ValueError:
+            # A version without its time (never written so) applies from the start.
+            since = datetime.min.replace(tzinfo=UTC)
         try:
             value = pay_settings.read(current_params([version]))
         except ValidationError:
