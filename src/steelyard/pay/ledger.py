@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -80,12 +81,12 @@ def post(session: Session, org_id: str, entries: Sequence[NewEntry], now: dateti
         )
         .returning(PayEntry.id)
     )
-    written = set(
-        session.scalars(statement, rows, execution_options={"sort_by_parameter_order": True})
-    )
+    written = set(session.scalars(statement, rows))
     legs = [leg for leg in legs if leg["entry_id"] in written]
     if legs:
-        session.execute(insert(PayPosting), legs)
+        # Core executemany: the ORM's bulk path splits rows at each NULL ``user_id`` (every
+        # other posting), one statement a row.
+        session.execute(insert(cast(Table, PayPosting.__table__)), legs)
     return len(written)
 
 
