@@ -75,11 +75,11 @@ def post(session: Session, org_id: str, entries: Sequence[NewEntry], now: dateti
     # it is, and so are its postings: the same work is never paid twice.
     dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        dialect_insert(PayEntry)
+        dialect_insert(cast(Table, PayEntry.__table__))
         .on_conflict_do_nothing(
             index_elements=["org_id", "type", "source_kind", "source_id", "user_id"]
         )
-        .returning(PayEntry.id)
+        .returning(cast(Table, PayEntry.__table__).c.id)
     )
     written = set(session.scalars(statement, rows))
     legs = [leg for leg in legs if leg["entry_id"] in written]
