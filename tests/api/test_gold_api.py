@@ -390,3 +390,28 @@ def test_a_quality_lease_is_the_holders_only_and_training_is_not_skipped(
     assert _submit(http, worker, offer, "cat")["feedback"]["correct"] is True
     # Nothing more to train on, and no live task: nothing to do.
     assert _next(http, worker) is None
+
+
+def test_the_pay_offer_comes_with_gold_and_live_items_alike(
+    server: LiveServer, http: httpx.Client, db: Database, org: Org, password_hash: str
+) -> None:
+    """``next`` shows the rate before the worker starts (issue 10), on every item: a ``pay``
+    present on live items and missing on gold would tell gold apart."""
+    pay = {"piece_rate_minor": 12, "currency": "USD"}
+    project = _project(server, org, gold_rate=0.5, pay=pay)
+    _quality(http, org, "evaluation", project, ["cat"] * 4)
+    live_ids = set(_live(server, org, project, 6))
+    worker = _worker(http, db, org, password_hash)
+    kinds = set()
+    for _ in range(8):
+        offer = _next(http, worker)
+        assert offer is not None
+        kinds.add(offer["task"]["task_id"] in live_ids)
+        assert offer["pay"] == {"rate_minor": 12, "currency": "USD", "estimated_seconds": None}
+        _submit(http, worker, offer, "cat")
+    assert kinds == {True, False}  # both kinds were served, each with the offer
+    # A project without pay settings shows none.
+    plain = _project(server, org)
+    _live(server, org, plain, 1)
+    offer = _next(http, worker, plain)
+    assert offer is not None and "pay" not in offer

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from steelyard.cli.accounts import key_app, org_app, user_app
+from steelyard.cli.pay import pay_app
 from steelyard.clock import SYSTEM_CLOCK
 from steelyard.config import load_settings
 from steelyard.db.engine import Database
@@ -21,6 +22,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
+app.add_typer(pay_app, name="pay")
 console = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

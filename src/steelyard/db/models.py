@@ -7,6 +7,7 @@ from steelyard.db.base import Base
 from steelyard.files.models import StoredFile
 from steelyard.idempotency.models import IdempotencyRecord
 from steelyard.jobs.models import Job
+from steelyard.pay.models import PayEntry, PayOrgSettings, PayPeriod, PayPosting
 from steelyard.projects.models import Batch, Project
 from steelyard.ratelimit.models import RateLimitBucket
 from steelyard.studio.models import BatchGroup, ProjectGroup, ProjectGroupMember, StudioAssignment
@@ -27,6 +28,10 @@ __all__ = [
     "LoginSession",
     "Membership",
     "Organization",
+    "PayEntry",
+    "PayOrgSettings",
+    "PayPeriod",
+    "PayPosting",
     "Project",
     "ProjectGroup",
     "ProjectGroupMember",

@@ -19,6 +19,9 @@ tasks as that share of a worker's items in the project; ``{"qualification": {"pa
 (all of them when left out), with feedback, and reach a mean score of ``pass_mark`` before live
 work; a failed attempt may be retaken while attempts are left (``max_attempts``, default 1).
 
+Pay (``pay``: piece rate, currency, optional hourly and review rates) is checked here with the
+rest and parsed by ``projects.pay_settings``; ``steelyard.pay`` reads it.
+
 They live in the params (so the project echoes them as Scale does) and are parsed from the
 params the task create path has already read and checked (``ProjectDefaults``), so a create
 reads nothing more. The module is pure and sits in ``projects``, under both ``tasks`` (task
@@ -32,13 +35,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from steelyard.errors import ValidationError
+from steelyard.projects import pay_settings
 
 #: Params keys that set the redundancy (a pipeline replaces them all).
 REDUNDANCY_KEYS = ("pipeline", "consensus_attempts", "redundancy")
 #: Params keys for gold and qualification (``read_quality``).
 QUALITY_KEYS = ("gold_rate", "qualification")
 #: Params keys that are workflow settings rather than task defaults.
-KEYS = (*REDUNDANCY_KEYS, *QUALITY_KEYS, "review", "worker_quality")
+KEYS = (*REDUNDANCY_KEYS, *QUALITY_KEYS, "review", "worker_quality", "pay")
 REVIEW_MODES = ("none", "sampled", "all", "disagreement")
 PIPELINES = ("standard_task", "consensus_task")
 #: The most labels one task may ask for.
@@ -119,6 +123,7 @@ def read(params: dict[str, Any], *, prefix: str = "params.") -> WorkflowSettings
     # Gold and qualification are read apart (``read_quality``); checked here so that every
     # setting is refused at the same place.
     read_quality(params, prefix=prefix)
+    pay_settings.read(params, prefix=prefix)
     review = read_review(params.get("review"), f"{prefix}review")
     settings = _redundancy(params, prefix)
     if review != NO_REVIEW:

@@ -16,12 +16,13 @@ from steelyard.accounts.schemas import Actor
 from steelyard.api import transactions
 from steelyard.api.auth import Credential, actor_of, credential_router
 from steelyard.api.deps import ActorDep, DbDep, json_body
-from steelyard.api.native import auth, reports, review
+from steelyard.api.native import auth, pay, reports, review
 from steelyard.api.native import quality as worker_quality
 from steelyard.api.responses import JSONDoc
 from steelyard.api.scale_v1 import bodies
 from steelyard.db.engine import Database
 from steelyard.errors import NotFound
+from steelyard.pay import view as pay_view
 from steelyard.tasks.models import QualityTask
 from steelyard.tasks.serialize import quality_task_for_worker, task_for_worker
 from steelyard.timefmt import iso
@@ -92,7 +93,9 @@ def work_projects(actor: ActorDep, db: DbDep) -> list[WorkProjectOut]:
     "offer adds `training` (`required`, `answered`, `score`, `status`, `attempt`, "
     "`attempts_left`, `pass_mark`), and its live tasks wait until you pass. Naming with "
     "`?project=` a project whose qualification you failed retakes it while attempts are left, "
-    "else answers 403. You hold one lease at a time: asking again returns it.",
+    "else answers 403. You hold one lease at a time: asking again returns it. A project that "
+    "pays adds `pay` (`rate_minor`, `currency`, `estimated_seconds`: the median of its recent "
+    "items, null before any), shown before you start.",
     responses={
         204: {"description": "No task is available now."},
         403: {"description": "The project is not open to you (assignments, qualification)."},
@@ -124,12 +127,22 @@ def _lease_next(
     if lease is None:
         return None
     if isinstance(lease, serving.QualityLease):
-        return _quality_offer(lease)
-    return {
+        return _with_pay(session, _quality_offer(lease), lease.answer.project_id)
+    offer = {
         "assignment_id": lease.assignment.id,
         "task": task_for_worker(lease.task, project_name=lease.project_name),
         "lease_expires_at": iso(lease.assignment.expires_at),
     }
+    return _with_pay(session, offer, lease.task.project_id)
+
+
+def _with_pay(session: Session, offer: dict[str, Any], project_id: str | None) -> dict[str, Any]:
+    """The rate, currency and estimated time, shown before the worker starts, for live and
+    quality items alike (a missing ``pay`` would tell gold apart)."""
+    pay_offer = pay_view.cached_offer(session, project_id) if project_id is not None else None
+    if pay_offer is not None:
+        offer["pay"] = pay_offer
+    return offer
 
 
 def _quality_offer(lease: serving.QualityLease) -> dict[str, Any]:
@@ -324,3 +337,5 @@ router.include_router(reports.router)
 router.include_router(review.router)
 router.include_router(worker_quality.worker)
 router.include_router(worker_quality.operator)
+# A worker's earnings (session).
+router.include_router(pay.worker)

@@ -1,0 +1,1 @@
+"""The pay ledger: piece rates for completed work, active time, the minimum hourly guarantee."""
