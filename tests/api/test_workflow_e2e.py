@@ -537,13 +537,6 @@ def test_a_consensus_project_from_creation_to_the_last_callback(
         if task_id in (rejected, audited):
             # Relabeled after the model was fitted: under it.
             outcomes = outcomes[1:]
-        print(
-            "DBG",
-            task_id in (rejected, audited),
-            last["response"],
-            last["task"].get("confidence"),
-            outcomes,
-        )
         assert _matches(last, outcomes), (task_id, last, outcomes)
         if decision[0] == "accept":
             assert (last["response"], last["task"]["confidence"]) == (
@@ -555,3 +548,27 @@ def test_a_consensus_project_from_creation_to_the_last_callback(
     first = completions[audited][0]
     assert first["response"] == {"category": "cat"}
     assert _matches(first, _outcomes(db, org, project, superseded))
+
+    # The reports agree: the review's decisions, the labels that count, each worker's gold.
+    progress = http.get(f"/api/projects/{project}/progress", auth=sc.key).json()
+    assert progress["counts"]["completed"] == progress["total"] == len(live)
+    assert progress["review"] == {
+        "awaiting": 0,
+        "in_review": 0,
+        "accepted": 1,
+        "fixed": 1,
+        "rejected": 1,
+    }
+    agreement = http.get(f"/api/projects/{project}/agreement", auth=sc.key).json()
+    assert agreement["labels"] == K * len(live)
+    table = {
+        w["worker"]: w
+        for w in http.get(f"/api/projects/{project}/workers", auth=sc.key).json()["workers"]
+    }
+    for w in workers:
+        row = table[w.email]
+        assert row["labels"] == len(w.served) - sum(w.served)
+        assert row["pause"] is None
+        if w is not sloppy:  # the sloppy worker's record restarted at the lift
+            assert (row["gold_answered"], row["gold_accuracy"]) == (sum(w.served), 1.0)
+    assert table[sloppy.email]["gold_accuracy"] == 1.0
