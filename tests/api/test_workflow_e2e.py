@@ -312,7 +312,7 @@ def _create(c: ScaleClient, receiver: Receiver) -> tuple[str, str, list[str], di
         )
         gold_answer[f"photo g{i}"] = answer
     batch = name("b")
-    c.create_batch(project, batch)
+    c.create_batch(project, batch, callback=receiver.url)
     live = [
         str(
             c.create_task(
@@ -366,10 +366,18 @@ def _held(sc: Scenario) -> dict[str, dict[str, Any]]:
     return {x["task_id"]: x for x in r.json()["items"]}
 
 
+def _tasks(receiver: Receiver) -> list[dict[str, Any]]:
+    return [b for b in receiver.received() if "task" in b]
+
+
+def _batches(receiver: Receiver) -> list[dict[str, Any]]:
+    return [b for b in receiver.received() if "task" not in b]
+
+
 def _completions(receiver: Receiver) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for body in receiver.received():
-        if body["task"]["status"] == "completed":
+        if "task" in body and body["task"]["status"] == "completed":
             out[body["task_id"]].append(body)
     return out
 
@@ -535,6 +543,14 @@ def test_a_consensus_project_from_creation_to_the_last_callback(
     # --- 4. the customer's audit ----------------------------------------------------------------
     audited = next(t for t in live if t not in decided)
     wait_for(lambda: audited in _completions(receiver))
+    # Its batch completed with its last task (the rejected one's rework): one batch callback.
+    (done,) = wait_for(lambda: _batches(receiver))
+    assert (done["name"], done["status"], done["completed"], done["pending"]) == (
+        batch,
+        "completed",
+        len(live),
+        0,
+    )
     first_answer = c.get_task(audited).response
     c.audit_task(audited, accepted=False, comments=AUDIT_COMMENT)
     assert c.get_task(audited).status == TaskStatus.Pending.value
@@ -551,12 +567,17 @@ def test_a_consensus_project_from_creation_to_the_last_callback(
     rounds = Counter({task_id: 1 for task_id in live})
     rounds[audited] += 1
     wait_for(lambda: {t: len(b) for t, b in _completions(receiver).items()} == dict(rounds))
+    wait_for(lambda: len(_batches(receiver)) >= 2)
     time.sleep(0.3)  # nothing more comes
     completions = _completions(receiver)
     assert {t: len(b) for t, b in completions.items()} == dict(rounds)
-    audits = [b for b in receiver.received() if b["task"]["status"] != "completed"]
+    audits = [b for b in _tasks(receiver) if b["task"]["status"] != "completed"]
     assert [b["task_id"] for b in audits] == [audited]
     assert http.get(f"/v1/batches/{batch}/status", auth=sc.key).json()["status"] == "completed"
+    # The audit reopened the batch; it completed again with the rework, and said so once more.
+    assert [(b["status"], b["completed"]) for b in _batches(receiver)] == [
+        ("completed", len(live))
+    ] * 2
 
     for task_id in live:
         labels = sc.labels(task_id)
