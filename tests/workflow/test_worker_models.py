@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from steelyard.accounts.schemas import Actor
 from steelyard.clock import FrozenClock
@@ -17,7 +17,7 @@ from steelyard.quality.calibration import Calibrator
 from steelyard.tasks.models import QualityTask, Task
 from steelyard.workflow import worker_models
 from steelyard.workflow.aggregation import aggregate
-from steelyard.workflow.models import QualityAnswer
+from steelyard.workflow.models import Label, QualityAnswer
 from steelyard.workflow.worker_models import ProjectModel, categorical_outcome
 from tests.workflow import worker_model_helpers as h
 
@@ -257,3 +257,21 @@ def test_served_gold_gives_the_stored_model_a_calibrator(db: Database) -> None:
     fitted = worker_models.parse(doc)
     assert fitted is not None and fitted.calibrator is not None
     assert fitted.calibrator.n_fit > 0
+
+
+def test_superseded_labels_are_not_fitted(db: Database) -> None:
+    """Labels an audit or a review rejected are never aggregated again (DESIGN.md): the fit
+    and the count that decides a refit leave them out, as the agreement report does."""
+    clock = FrozenClock()
+    setup, _, truth = _history(db, clock, 5)
+    first = min(truth)
+    with db.unit_of_work() as s:
+        s.execute(update(Label).where(Label.task_seq == first).values(superseded=True))
+    worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
+    doc = _stored(db, setup)
+    assert doc is not None and doc["n_labels"] == 12
+    with db.unit_of_work(write=False) as s:
+        table, n = worker_models._table(s, setup.org_id, setup.project_id)
+        counts = {p: k for _, p, k in worker_models._label_counts(s)}
+    assert n == 12 and first not in table["task"]
+    assert counts[setup.project_id] == 12

@@ -155,7 +155,11 @@ def _label_counts(session: Session) -> list[tuple[str, str, int]]:
     rows = session.execute(
         select(Task.org_id, Task.project_id, func.count(Label.id))
         .join(Label, Label.task_seq == Task.seq)
-        .where(Task.project_id.is_not(None), Task.type.in_(categorical_types()))
+        .where(
+            Task.project_id.is_not(None),
+            Task.type.in_(categorical_types()),
+            Label.superseded.is_(False),
+        )
         .group_by(Task.org_id, Task.project_id)
     ).all()
     return [(org, project, int(n)) for org, project, n in rows if project is not None]
@@ -212,6 +216,9 @@ def _table(session: Session, org_id: str, project_id: str) -> tuple[dict[str, li
             Task.org_id == org_id,
             Task.project_id == project_id,
             Task.type.in_(categorical_types()),
+            # Rejected by an audit or a review: never aggregated again, so not fitted either
+            # (beside the fresh round they would make the task look like a split vote).
+            Label.superseded.is_(False),
         )
         .order_by(Label.task_seq, Label.created_at, Label.id)  # a task's labels in order
     ).all()
