@@ -426,6 +426,8 @@ def test_a_consensus_project_from_creation_to_the_last_callback(
         assert sc.work_one(sloppy, gold_wrong=True, refused=refused) is not None or refused
     assert refused[0]["error"]["field"] == "project"
     assert sum(sloppy.served) == 2  # min_gold answers, both wrong
+    # Nothing of the project without ?project= either, live or gold.
+    assert http.post("/api/work/next", headers=sloppy.headers).status_code == 204
     mine = {q["project"]: q for q in http.get("/api/work/quality", headers=sloppy.headers).json()}[
         project
     ]
