@@ -262,6 +262,56 @@ def test_gold_is_served_at_the_rate_and_looks_like_live_work(
     assert all(r.score == 1.0 and r.correct for r in rows)
 
 
+@pytest.mark.parametrize(
+    ("params", "live_status"),
+    [
+        # One label per task, but every task waits for a reviewer: live labels say pending.
+        ({"review": {"mode": "all"}}, "pending"),
+        # A single label's confidence (0.8) is below agreement_below: it waits for review.
+        ({"review": {"mode": "disagreement", "agreement_below": 0.9}}, "pending"),
+        # Adaptive from one label, and one label is confident enough: live labels complete.
+        (
+            {
+                "pipeline": "consensus_task",
+                "redundancy": {"min": 1, "max": 3, "target_confidence": 0.7},
+            },
+            "completed",
+        ),
+        (
+            {
+                "pipeline": "consensus_task",
+                "redundancy": {"min": 1, "max": 3, "target_confidence": 0.9},
+            },
+            "pending",
+        ),
+    ],
+)
+def test_a_gold_answer_says_what_a_live_label_would(
+    server: LiveServer,
+    http: httpx.Client,
+    db: Database,
+    org: Org,
+    password_hash: str,
+    params: dict[str, Any],
+    live_status: str,
+) -> None:
+    """The submit answer never tells gold from live work: under review or adaptive redundancy
+    a gold answer says what a live task's first label would (it once said ``completed``
+    whenever the project asked for one label, and ``pending`` otherwise)."""
+    project = _project(server, org, gold_rate=0.5, **params)
+    _quality(http, org, "evaluation", project, ["cat"] * 6)
+    live_ids = set(_live(server, org, project, 6))
+    worker = _worker(http, db, org, password_hash)
+    statuses: dict[bool, set[str]] = {True: set(), False: set()}
+    for _ in range(8):
+        offer = _next(http, worker)
+        assert offer is not None
+        statuses[offer["task"]["task_id"] not in live_ids].add(
+            _submit(http, worker, offer, "cat")["status"]
+        )
+    assert statuses == {False: {live_status}, True: {live_status}}
+
+
 def test_no_gold_without_live_work_and_each_gold_item_once(
     server: LiveServer, http: httpx.Client, db: Database, org: Org, password_hash: str
 ) -> None:

@@ -3,8 +3,10 @@ when a project is due for a refit, and a completion that follows the fitted mode
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from steelyard.accounts.schemas import Actor
 from steelyard.clock import FrozenClock
@@ -12,9 +14,10 @@ from steelyard.db.engine import Database
 from steelyard.projects.models import Project
 from steelyard.quality.adaptive import WorkerModel, decide
 from steelyard.quality.calibration import Calibrator
-from steelyard.tasks.models import Task
+from steelyard.tasks.models import QualityTask, Task
 from steelyard.workflow import worker_models
 from steelyard.workflow.aggregation import aggregate
+from steelyard.workflow.models import Label, QualityAnswer
 from steelyard.workflow.worker_models import ProjectModel, categorical_outcome
 from tests.workflow import worker_model_helpers as h
 
@@ -205,3 +208,70 @@ def test_gold_gives_the_stored_model_a_calibrator(db: Database) -> None:
     calibrated = worker_models.parse(_stored(db, setup))
     assert calibrated is not None and calibrated.calibrator is not None
     assert calibrated.calibrator.n_fit > 0
+
+
+def test_served_gold_gives_the_stored_model_a_calibrator(db: Database) -> None:
+    """The job's fit reads the project's hidden gold as served (evaluation answers): with
+    enough items answered the model gets a calibrator, and gold counts as labels for the fit
+    but not in ``n_labels`` (which compares with the live labels to decide a refit)."""
+    clock = FrozenClock()
+    setup, crowd, _ = _history(db, clock, 6)
+    now = clock.now()
+    with db.unit_of_work() as s:
+        for i in range(6):
+            right = CLASSES[i % 3]
+            item = QualityTask(
+                org_id=setup.org_id,
+                is_test=False,
+                kind="evaluation",
+                type="categorization",
+                project_id=setup.project_id,
+                params={"attachment": f"g{i}", "categories": CLASSES},
+                expected_response={"category": right},
+            )
+            s.add(item)
+            s.flush()
+            for name, who in crowd.items():
+                given = "dog" if name == "spam" else right
+                s.add(
+                    QualityAnswer(
+                        org_id=setup.org_id,
+                        project_id=setup.project_id,
+                        quality_task_id=item.id,
+                        user_id=who.user_id,
+                        kind="evaluation",
+                        attempt=1,
+                        status="submitted",
+                        started_at=now - timedelta(seconds=5),
+                        expires_at=now + timedelta(minutes=5),
+                        submitted_at=now,
+                        active_seconds=5.0,
+                        response={"category": given},
+                        score=1.0 if given == right else 0.0,
+                        correct=given == right,
+                    )
+                )
+    worker_models.fit_project(db, setup.org_id, setup.project_id, now)
+    doc = _stored(db, setup)
+    assert doc is not None and doc["n_labels"] == 18
+    fitted = worker_models.parse(doc)
+    assert fitted is not None and fitted.calibrator is not None
+    assert fitted.calibrator.n_fit > 0
+
+
+def test_superseded_labels_are_not_fitted(db: Database) -> None:
+    """Labels an audit or a review rejected are never aggregated again (DESIGN.md): the fit
+    and the count that decides a refit leave them out, as the agreement report does."""
+    clock = FrozenClock()
+    setup, _, truth = _history(db, clock, 5)
+    first = min(truth)
+    with db.unit_of_work() as s:
+        s.execute(update(Label).where(Label.task_seq == first).values(superseded=True))
+    worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
+    doc = _stored(db, setup)
+    assert doc is not None and doc["n_labels"] == 12
+    with db.unit_of_work(write=False) as s:
+        table, n = worker_models._table(s, setup.org_id, setup.project_id)
+        counts = {p: k for _, p, k in worker_models._label_counts(s)}
+    assert n == 12 and first not in table["task"]
+    assert counts[setup.project_id] == 12

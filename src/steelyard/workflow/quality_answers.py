@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session
 from steelyard.accounts.schemas import Actor
 from steelyard.errors import InvalidState, NotFound, ValidationError
 from steelyard.projects import service as projects
+from steelyard.projects import workflow_settings
 from steelyard.quality import gold_scores
 from steelyard.tasks.models import QualityTask
 from steelyard.tasktypes import registry
 from steelyard.validation import under
-from steelyard.workflow import leases, worker_quality
+from steelyard.workflow import leases, review, worker_models, worker_quality
+from steelyard.workflow.aggregation import aggregate
 from steelyard.workflow.models import QualityAnswer
 from steelyard.workflow.qualification import (
     TRAINING,
@@ -154,9 +156,55 @@ class QualityTarget:
     params: dict[str, Any]
     expected: dict[str, Any]
     project_id: str
-    #: The status a live label of this project answers with (``completed`` with one label per
-    #: task, else ``pending``): what an evaluation submit says too.
-    live_status: str
+    #: What decides the status a live task's first label would answer with: what an
+    #: evaluation submit says too (``live_status``).
+    as_live: AsLive
+
+
+@dataclass(frozen=True, slots=True)
+class AsLive:
+    """What a live task of the project would need and do after its first label, were this
+    answer that label: its redundancy, its review, the id shown for the item (a sampled
+    review hashes it as it hashes a live task's), the worker and the project's stored worker
+    model (categorical types, one label per task to start: else it cannot matter)."""
+
+    redundancy: workflow_settings.Redundancy
+    review: workflow_settings.Review
+    task_id: str
+    user_id: str
+    model_doc: dict[str, Any] | None = None
+
+
+def live_status(as_live: AsLive, type_name: str, params: dict[str, Any], response: Any) -> str:
+    """``completed`` or ``pending``: what a live task's submit would answer if ``response``
+    were its first label, decided as completion decides (more labels needed, adaptive
+    redundancy asking for one more, or review holding it), so that a gold answer says the
+    same and tells the worker nothing. Pure; cheap for one label."""
+    needs = as_live.redundancy
+    if needs.labels > 1:
+        return "pending"
+    labels = [(as_live.user_id, response)]
+    model = worker_models.parse(as_live.model_doc)
+    outcome = (
+        worker_models.categorical_outcome(
+            model, labels, target_confidence=needs.target_confidence, max_labels=needs.max_labels
+        )
+        if model is not None
+        else None
+    )
+    if outcome is None:
+        outcome = aggregate(type_name, params, labels)
+    target = needs.target_confidence
+    more = (
+        outcome.more
+        if outcome.more is not None
+        else (target is not None and outcome.confidence < target)
+    )
+    if target is not None and more and needs.max_labels > 1:
+        return "pending"
+    mode = as_live.review
+    held = review.reason_for(mode.mode, mode.value, as_live.task_id, outcome.confidence)
+    return "completed" if held is None else "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +230,17 @@ def submit_target(
     if item is None:
         raise NotFound(f"No assignment with id '{answer_id}'.", field="assignment_id")
     workflow = projects.project_defaults(session, actor, project_id=answer.project_id).workflow
-    live_status = "completed" if workflow.redundancy.max_labels == 1 else "pending"
+    needs = workflow.redundancy
+    # Only a hidden gold answer imitates a live one (training says what it is).
+    categorical = answer.kind == EVALUATION and registry.get(item.type).aggregator == "categorical"
+    doc = (
+        worker_models.stored(session, answer.project_id)
+        if needs.labels == 1 and categorical
+        else None
+    )
+    as_live = AsLive(
+        needs, workflow.review, shown_task_id(item, answer.user_id), answer.user_id, doc
+    )
     return QualityTarget(
         answer.id,
         answer.kind,
@@ -190,7 +248,7 @@ def submit_target(
         item.params or {},
         item.expected_response,
         answer.project_id,
-        live_status,
+        as_live,
     )
 
 
@@ -213,7 +271,7 @@ def check_submission(target: QualityTarget, body: Any) -> QualitySubmission:
         gold_scores.is_correct(spec.scorer, value),
         target.expected,
         target.project_id,
-        target.live_status,
+        live_status(target.as_live, target.type, target.params, response),
     )
 
 

@@ -38,11 +38,11 @@ from steelyard.projects.models import Project
 from steelyard.quality import project_model
 from steelyard.quality.adaptive import WorkerModel, decide
 from steelyard.quality.calibration import Calibrator
-from steelyard.tasks.models import Task
+from steelyard.tasks.models import QualityTask, Task
 from steelyard.tasktypes import registry
 from steelyard.timefmt import iso
 from steelyard.workflow.aggregation import Labels, Outcome
-from steelyard.workflow.models import Label
+from steelyard.workflow.models import Label, QualityAnswer
 
 log = logging.getLogger("steelyard.workflow")
 
@@ -155,7 +155,11 @@ def _label_counts(session: Session) -> list[tuple[str, str, int]]:
     rows = session.execute(
         select(Task.org_id, Task.project_id, func.count(Label.id))
         .join(Label, Label.task_seq == Task.seq)
-        .where(Task.project_id.is_not(None), Task.type.in_(categorical_types()))
+        .where(
+            Task.project_id.is_not(None),
+            Task.type.in_(categorical_types()),
+            Label.superseded.is_(False),
+        )
         .group_by(Task.org_id, Task.project_id)
     ).all()
     return [(org, project, int(n)) for org, project, n in rows if project is not None]
@@ -212,6 +216,9 @@ def _table(session: Session, org_id: str, project_id: str) -> tuple[dict[str, li
             Task.org_id == org_id,
             Task.project_id == project_id,
             Task.type.in_(categorical_types()),
+            # Rejected by an audit or a review: never aggregated again, so not fitted either
+            # (beside the fresh round they would make the task look like a split vote).
+            Label.superseded.is_(False),
         )
         .order_by(Label.task_seq, Label.created_at, Label.id)  # a task's labels in order
     ).all()
@@ -225,6 +232,38 @@ def _table(session: Session, org_id: str, project_id: str) -> tuple[dict[str, li
     return table, len(rows)
 
 
+def _served_gold(session: Session, org_id: str, project_id: str) -> list[tuple[int, str, str, str]]:
+    """The project's evaluation answers (hidden gold, ``quality_answers``) as rows ``(item key,
+    worker, category, expected category)``, an item's answers in the order given. An item's key
+    is a negative number, so it never meets a live task's seq in the table; only one-category
+    answers to one-category expectations count."""
+    rows = session.execute(
+        select(
+            QualityAnswer.quality_task_id,
+            QualityAnswer.user_id,
+            QualityAnswer.response,
+            QualityTask.expected_response,
+        )
+        .join(QualityTask, QualityTask.id == QualityAnswer.quality_task_id)
+        .where(
+            QualityAnswer.org_id == org_id,
+            QualityAnswer.project_id == project_id,
+            QualityAnswer.kind == "evaluation",
+            QualityAnswer.status == "submitted",
+        )
+        .order_by(QualityAnswer.quality_task_id, QualityAnswer.submitted_at, QualityAnswer.id)
+    ).all()
+    keys: dict[str, int] = {}
+    out = []
+    for item, user, response, expected in rows:
+        category = response.get("category") if isinstance(response, dict) else None
+        right = expected.get("category") if isinstance(expected, dict) else None
+        if isinstance(category, str) and isinstance(right, str):
+            key = keys.setdefault(item, -1 - len(keys))
+            out.append((key, user, category, right))
+    return out
+
+
 def fit_project(
     db: Database,
     org_id: str,
@@ -236,16 +275,24 @@ def fit_project(
     """Fit ``project_id``'s model from its labels and store it; ``False`` when there was
     nothing to fit (the stored count still moves, so the project is not due again at once).
 
-    ``gold``: task seq -> the right category, for the tasks of the project whose answer is
-    known; with enough of them labeled the stored model gets a calibrator
-    (``project_model.calibrate_on_gold``). Gold tasks are not yet served to workers through
-    ``labels`` (evaluation tasks live apart, in ``quality_tasks``), so the job passes none."""
+    ``gold``: task seq -> the right category, for live tasks of the project whose answer is
+    known. The project's hidden gold as served (``_served_gold``: its evaluation tasks' submitted
+    answers, with their expected answers) joins them: its answers are labels like any other for
+    the fit, and with enough gold items answered the stored model gets a calibrator
+    (``project_model.calibrate_on_gold``)."""
     with db.unit_of_work(write=False) as session:
         table, n_labels = _table(session, org_id, project_id)
+        served = _served_gold(session, org_id, project_id)
+    truth: dict[Any, str] = dict(gold or {})
+    for key, worker, category, expected in served:
+        table["task"].append(key)
+        table["worker"].append(worker)
+        table["label"].append(category)
+        truth[key] = expected
     model = project_model.fit_worker_model(table)
     calibrator = None
-    if model is not None and gold:
-        calibrator = project_model.calibrate_on_gold(model, table, gold)
+    if model is not None and truth:
+        calibrator = project_model.calibrate_on_gold(model, table, truth)
     with db.unit_of_work() as session:
         write(session, org_id, project_id, model, n_labels, now, calibrator)
     return model is not None
