@@ -635,15 +635,6 @@ def test_a_consensus_project_from_creation_to_the_last_callback(
     assert table[sloppy.email]["gold_accuracy"] == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a task callback's body is built when it is sent, not when its event "
-    "happened (callbacks.service._prepare_task reads the task as it is now), so a completion "
-    "callback retried, or first sent, after an audit rejection sent the task back carries the "
-    "reworked task (pending, no response) instead of the completion it reports; the fix "
-    "snapshots the document in the completion's write (workflow.batches.complete_task, "
-    "called from completion.submit: the hot path), see the e2e report",
-)
 def test_a_completion_callback_retried_after_an_audit_still_reports_the_completion(
     server: LiveServer, http: httpx.Client, db: Database, org: Org, password_hash: str
 ) -> None:

@@ -117,10 +117,15 @@ def _encode(payload: dict[str, Any]) -> bytes:
 
 
 def handle_task_callback(ctx: JobContext) -> None:
-    """Job ``task_callback`` (payload ``{"task_id", "event"}``): POST the task to its callback."""
+    """Job ``task_callback`` (payload ``{"task_id", "event"}``, and for a completion the
+    completion as it happened, ``tasks.service.completion_callback``): POST the task to its
+    callback."""
     task_id = str(ctx.job.payload.get("task_id", ""))
+    completion = ctx.job.payload.get("completion")
     with ctx.db.unit_of_work(write=False) as session:
-        out = _prepare_task(session, task_id, ctx.job.org_id)
+        out = _prepare_task(
+            session, task_id, ctx.job.org_id, completion if isinstance(completion, dict) else None
+        )
     if out is None:
         return  # the task or its callback_url is gone: nothing to deliver
     attempt = _deliver(ctx, out)
@@ -146,7 +151,9 @@ def handle_batch_callback(ctx: JobContext) -> None:
         _record(session, ctx, out, attempt)
 
 
-def _prepare_task(session: Session, task_id: str, org_id: str | None) -> Outgoing | None:
+def _prepare_task(
+    session: Session, task_id: str, org_id: str | None, completion: dict[str, Any] | None = None
+) -> Outgoing | None:
     task = session.scalar(select(Task).where(Task.task_id == task_id))
     if task is None or not task.callback_url or (org_id is not None and task.org_id != org_id):
         return None
@@ -161,14 +168,27 @@ def _prepare_task(session: Session, task_id: str, org_id: str | None) -> Outgoin
         else None
     )
     doc = task_to_scale(task, project_name=project_name, batch_name=batch_name)
-    body = _encode({"task": doc, "response": task.response, "task_id": task.task_id})
+    response = task.response
+    status = task.status
+    if completion is not None:
+        # The completion this callback reports, even if the task was sent back since.
+        status = str(completion.get("status", status))
+        response = completion.get("response")
+        doc["status"] = status
+        doc["response"] = response
+        doc["completed_at"] = completion.get("completed_at")
+        if completion.get("confidence") is not None:
+            doc["confidence"] = completion["confidence"]
+        else:
+            doc.pop("confidence", None)
+    body = _encode({"task": doc, "response": response, "task_id": task.task_id})
     return Outgoing(
         org_id=task.org_id,
         url=task.callback_url,
         field="callback_url",
         body=body,
         auth_key=_auth_key(session, task.org_id),
-        subject=f"Steelyard task {task.task_id} is {task.status}",
+        subject=f"Steelyard task {task.task_id} is {status}",
         task_id=task.task_id,
     )
 

@@ -194,22 +194,39 @@ def complete_pending(
         outbox.enqueue(
             session,
             outbox.TASK_CALLBACK,
-            {"task_id": row.task_id, "event": "completed"},
+            completion_callback(row.task_id, response, confidence, now),
             org_id=row.org_id,
             now=now,
         )
     return Completed(row.batch_id, left)
 
 
+def completion_callback(
+    task_id: str, response: dict[str, Any] | None, confidence: float | None, now: datetime
+) -> dict[str, Any]:
+    """A completion callback's job payload: the completion itself, as it was when it happened
+    (``callbacks.service`` lays it over the task as it is when sent), so a callback delivered
+    or retried after the task was sent back for rework still reports that completion."""
+    return {
+        "task_id": task_id,
+        "event": "completed",
+        "completion": {
+            "status": "completed",
+            "response": response,
+            "confidence": confidence,
+            "completed_at": iso(now),
+        },
+    }
+
+
 def _enqueue_callback(session: Session, task: Task, event: str, now: datetime) -> None:
     if task.callback_url:
-        outbox.enqueue(
-            session,
-            outbox.TASK_CALLBACK,
-            {"task_id": task.task_id, "event": event},
-            org_id=task.org_id,
-            now=now,
+        payload = (
+            completion_callback(task.task_id, task.response, task.confidence, now)
+            if event == "completed"
+            else {"task_id": task.task_id, "event": event}
         )
+        outbox.enqueue(session, outbox.TASK_CALLBACK, payload, org_id=task.org_id, now=now)
 
 
 def set_canceled(
