@@ -185,6 +185,8 @@ def test_refresh_is_due_after_new_labels_or_time(
     worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
     assert not due()
     monkeypatch.setattr(worker_models, "REFRESH_LABELS", 2)
+    # New is newer than the fit's newest label (the watermark): a real clock moves between.
+    clock.advance(1)
     h.label(db, crowd["r2"], setup, "cat", clock.now())
     assert not due()
     h.label(db, crowd["spam"], setup, "dog", clock.now())

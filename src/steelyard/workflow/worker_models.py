@@ -27,22 +27,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from steelyard.db.engine import Database
 from steelyard.jobs import outbox
 from steelyard.jobs.context import GiveUp, JobContext
 from steelyard.jobs.models import Job
-from steelyard.projects.models import Project
+from steelyard.db.base import UTCDateTime
+from steelyard.errors import SteelyardError
+from steelyard.projects import workflow_settings
+from steelyard.projects.models import Project, current_params
 from steelyard.quality import project_model
 from steelyard.quality.adaptive import WorkerModel, decide
 from steelyard.quality.calibration import Calibrator
-from steelyard.tasks.models import Task
+from steelyard.tasks.models import QualityTask, Task
 from steelyard.tasktypes import registry
 from steelyard.timefmt import iso
 from steelyard.workflow.aggregation import Labels, Outcome
-from steelyard.workflow.models import Label
+from steelyard.workflow.models import Label, QualityAnswer
 
 log = logging.getLogger("steelyard.workflow")
 
@@ -150,37 +153,103 @@ def categorical_outcome(
 
 # --- refreshing in the background ------------------------------------------------------------
 
+#: How far back ``due`` looks for labels. Every label is inside the window for at least
+#: ``REFRESH_SECONDS`` plus a few checks, so the check that finds its project due (by count,
+#: or ``REFRESH_SECONDS`` after the fit whose watermark it follows) still counts it; the fit
+#: then reads every label anyway. Only a runner stopped for longer than this misses one, and
+#: then only until the project's next label. The scan is the labels of this window (indexed),
+#: however large the tables.
+LOOKBACK_SECONDS = REFRESH_SECONDS + 4 * CHECK_SECONDS
 
-def _label_counts(session: Session) -> list[tuple[str, str, int]]:
+
+def _watermarks(session: Session) -> dict[str, tuple[datetime, int, bool]]:
+    """project -> (watermark, labels at the fit, has a model) for projects with a document."""
     rows = session.execute(
-        select(Task.org_id, Task.project_id, func.count(Label.id))
-        .join(Label, Label.task_seq == Task.seq)
-        .where(Task.project_id.is_not(None), Task.type.in_(categorical_types()))
-        .group_by(Task.org_id, Task.project_id)
+        select(Project.id, Project.settings).where(Project.type.in_(categorical_types()))
     ).all()
-    return [(org, project, int(n)) for org, project, n in rows if project is not None]
+    out = {}
+    for project, settings in rows:
+        doc = (settings or {}).get(SETTINGS_KEY)
+        if isinstance(doc, dict) and "fitted_at" in doc:
+            mark = _when(str(doc.get("watermark") or doc["fitted_at"]))
+            out[project] = (mark, int(doc.get("n_labels", 0)), "model" in doc)
+    return out
+
+
+def _when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _new_since(
+    session: Session, since: datetime, marks: Mapping[str, datetime]
+) -> dict[tuple[str, str], int]:
+    """(org, project) -> categorical labels and gold answers newer than the project's
+    watermark (``since`` for a project without one): range scans of the ``created_at`` /
+    ``submitted_at`` indexes from ``since``, each row joined to its task or item by key."""
+    labels = select(Task.org_id.label("org"), Task.project_id.label("project")).join(
+        Label, Label.task_seq == Task.seq
+    )
+    labels = labels.where(
+        Label.created_at > since,
+        Label.created_at > _per_project(Task.project_id, marks, since),
+        Task.project_id.is_not(None),
+        Task.type.in_(categorical_types()),
+    )
+    gold = select(QualityAnswer.org_id, QualityAnswer.project_id).where(
+        QualityAnswer.submitted_at > since,
+        QualityAnswer.submitted_at > _per_project(QualityAnswer.project_id, marks, since),
+        QualityAnswer.kind == "evaluation",
+        QualityAnswer.status == "submitted",
+    )
+    out: dict[tuple[str, str], int] = {}
+    for stmt in (labels, gold):
+        sub = stmt.subquery()
+        grouped = select(sub.c[0], sub.c[1], func.count()).group_by(sub.c[0], sub.c[1])
+        for org, project, n in session.execute(grouped).all():
+            if project is not None:
+                out[(org, project)] = out.get((org, project), 0) + int(n)
+    return out
+
+
+def _per_project(column: Any, marks: Mapping[str, datetime], since: datetime) -> Any:
+    """The watermark of the row's project as an SQL expression (``since`` for the others)."""
+    later = {p: m for p, m in marks.items() if m > since}
+    if not later:
+        return literal(since, UTCDateTime())
+    return case(
+        *((column == p, literal(m, UTCDateTime())) for p, m in sorted(later.items())),
+        else_=literal(since, UTCDateTime()),
+    )
 
 
 def due(session: Session, now: datetime) -> list[tuple[str, str]]:
-    """(org, project) pairs whose model should be (re)fitted now."""
-    counts = [c for c in _label_counts(session) if c[2] >= MIN_LABELS]
-    if not counts:
-        return []
-    settings: dict[str, dict[str, Any] | None] = dict(
-        session.execute(
-            select(Project.id, Project.settings).where(Project.id.in_([p for _, p, _ in counts]))
-        ).all()
-    )
+    """(org, project) pairs whose model should be (re)fitted now.
+
+    Cheap at any size: only labels and gold answers newer than the oldest watermark (at most
+    ``LOOKBACK_SECONDS`` back) are read, through their time indexes; the per-project totals
+    come from the stored documents. A project is due when something arrived since its fit and
+    it has no document yet (the fit then records a watermark, even with nothing to fit), or
+    it has just reached ``MIN_LABELS``, or ``REFRESH_LABELS`` arrived, or ``REFRESH_SECONDS``
+    passed."""
+    marks = _watermarks(session)
+    since = now - timedelta(seconds=LOOKBACK_SECONDS)
+    fresh = _new_since(session, since, {p: m for p, (m, _, _) in marks.items()})
     out = []
-    for org, project, n in counts:
-        doc = (settings.get(project) or {}).get(SETTINGS_KEY)
-        if not isinstance(doc, dict):
+    for (org, project), new in sorted(fresh.items()):
+        if new <= 0:
+            continue
+        if project not in marks:
             out.append((org, project))
             continue
-        fitted = int(doc.get("n_labels", 0))
-        since = now - datetime.fromisoformat(str(doc["fitted_at"]).replace("Z", "+00:00"))
-        if n - fitted >= REFRESH_LABELS or (
-            n > fitted and since >= timedelta(seconds=REFRESH_SECONDS)
+        mark, fitted, has_model = marks[project]
+        total = fitted + new
+        if total < MIN_LABELS:
+            continue
+        if (
+            not has_model
+            and fitted < MIN_LABELS
+            or new >= REFRESH_LABELS
+            or now - mark >= timedelta(seconds=REFRESH_SECONDS)
         ):
             out.append((org, project))
     return out
@@ -204,9 +273,21 @@ def enqueue_due(session: Session, projects: Sequence[tuple[str, str]], now: date
     return n
 
 
-def _table(session: Session, org_id: str, project_id: str) -> tuple[dict[str, list[Any]], int]:
+@dataclass(frozen=True)
+class _Gold:
+    """Served evaluation items of a project, coded as negative task keys (live tasks are
+    positive ``seq``s): their answers, their truth, and the newest answer's time."""
+
+    table: dict[str, list[Any]]
+    truth: dict[int, str]
+    newest: datetime | None
+
+
+def _table(
+    session: Session, org_id: str, project_id: str
+) -> tuple[dict[str, list[Any]], int, datetime | None]:
     rows = session.execute(
-        select(Label.task_seq, Label.user_id, Label.response)
+        select(Label.task_seq, Label.user_id, Label.response, Label.created_at)
         .join(Task, Task.seq == Label.task_seq)
         .where(
             Task.org_id == org_id,
@@ -216,13 +297,73 @@ def _table(session: Session, org_id: str, project_id: str) -> tuple[dict[str, li
         .order_by(Label.task_seq, Label.created_at, Label.id)  # a task's labels in order
     ).all()
     table: dict[str, list[Any]] = {"task": [], "worker": [], "label": []}
-    for seq, user, response in rows:
+    newest: datetime | None = None
+    for seq, user, response, created in rows:
+        newest = created if newest is None or created > newest else newest
         category = response.get("category") if isinstance(response, dict) else None
         if isinstance(category, str):  # several categories: not a one-of-K label
             table["task"].append(seq)
             table["worker"].append(user)
             table["label"].append(category)
-    return table, len(rows)
+    return table, len(rows), newest
+
+
+def _category(response: Any) -> str | None:
+    """The one category of a categorical response, else ``None``."""
+    if isinstance(response, dict):
+        category = response.get("category")
+        if isinstance(category, str):
+            return category
+    return None
+
+
+def _gold(session: Session, org_id: str, project_id: str) -> _Gold:
+    rows = session.execute(
+        select(
+            QualityAnswer.quality_task_id,
+            QualityAnswer.user_id,
+            QualityAnswer.response,
+            QualityAnswer.submitted_at,
+            QualityTask.expected_response,
+        )
+        .join(QualityTask, QualityTask.id == QualityAnswer.quality_task_id)
+        .where(
+            QualityAnswer.org_id == org_id,
+            QualityAnswer.project_id == project_id,
+            QualityAnswer.kind == "evaluation",
+            QualityAnswer.status == "submitted",
+            QualityTask.type.in_(categorical_types()),
+        )
+        .order_by(QualityAnswer.quality_task_id, QualityAnswer.submitted_at, QualityAnswer.id)
+    ).all()
+    table: dict[str, list[Any]] = {"task": [], "worker": [], "label": []}
+    codes: dict[str, int] = {}
+    truth: dict[int, str] = {}
+    newest: datetime | None = None
+    for item, user, response, submitted, expected in rows:
+        if submitted is not None and (newest is None or submitted > newest):
+            newest = submitted
+        answer, right = _category(response), _category(expected)
+        if answer is None or right is None:
+            continue
+        code = codes.setdefault(item, -(len(codes) + 1))
+        truth[code] = right
+        table["task"].append(code)
+        table["worker"].append(user)
+        table["label"].append(answer)
+    return _Gold(table, truth, newest)
+
+
+def _live_size(session: Session, org_id: str, project_id: str) -> tuple[int, bool]:
+    """Labels a live task of the project gets at most, and whether it may stop early."""
+    history = session.scalar(
+        select(Project.param_history).where(Project.id == project_id, Project.org_id == org_id)
+    )
+    try:
+        redundancy = workflow_settings.read(current_params(history)).redundancy
+    except SteelyardError:  # settings stored before a rule tightened: the default
+        redundancy = workflow_settings.SINGLE
+    return redundancy.max_labels, redundancy.adaptive
 
 
 def fit_project(
@@ -233,21 +374,46 @@ def fit_project(
     *,
     gold: Mapping[int, str] | None = None,
 ) -> bool:
-    """Fit ``project_id``'s model from its labels and store it; ``False`` when there was
-    nothing to fit (the stored count still moves, so the project is not due again at once).
+    """Fit ``project_id``'s model from its labels and its served gold, and store it; ``False``
+    when there was nothing to fit (the watermark still moves, so the project is not due again
+    at once).
 
-    ``gold``: task seq -> the right category, for the tasks of the project whose answer is
-    known; with enough of them labeled the stored model gets a calibrator
-    (``project_model.calibrate_on_gold``). Gold tasks are not yet served to workers through
-    ``labels`` (evaluation tasks live apart, in ``quality_tasks``), so the job passes none."""
+    Served gold (submitted answers to the project's evaluation items) enters the fit as extra
+    items with their truth clamped, and, with enough of it (``project_model.MIN_GOLD_ITEMS``),
+    fits the calibrator on replays of the items cut to a live task's size. ``gold``: task seq ->
+    the right category, for live tasks whose answer is known (the older way to calibrate,
+    ``project_model.calibrate_on_gold``; used when served gold gives no calibrator)."""
     with db.unit_of_work(write=False) as session:
-        table, n_labels = _table(session, org_id, project_id)
-    model = project_model.fit_worker_model(table)
+        table, n_labels, newest = _table(session, org_id, project_id)
+        served = _gold(session, org_id, project_id)
+        size, adaptive = _live_size(session, org_id, project_id)
+    combined = {k: [*table[k], *served.table[k]] for k in table}
+    model = project_model.fit_worker_model(combined, gold={**(gold or {}), **served.truth})
     calibrator = None
-    if model is not None and gold:
-        calibrator = project_model.calibrate_on_gold(model, table, gold)
+    if model is not None:
+        answers: dict[int, list[tuple[Any, Any]]] = {}
+        for item, worker, label in zip(
+            *(served.table[k] for k in ("task", "worker", "label")), strict=True
+        ):
+            answers.setdefault(item, []).append((worker, label))
+        calibrator = project_model.calibrate_on_answers(
+            model, answers, served.truth, size=max(size, 1), stopping=adaptive
+        )
+        if calibrator is None and gold:
+            calibrator = project_model.calibrate_on_gold(model, table, gold)
+    stamps = [t for t in (newest, served.newest) if t is not None]
+    mark = max(stamps) if stamps else now
     with db.unit_of_work() as session:
-        write(session, org_id, project_id, model, n_labels, now, calibrator)
+        write(
+            session,
+            org_id,
+            project_id,
+            model,
+            n_labels + len(served.table["task"]),
+            now,
+            calibrator,
+            watermark=mark,
+        )
     return model is not None
 
 
@@ -259,7 +425,13 @@ def write(
     n_labels: int,
     now: datetime,
     calibrator: Calibrator | None = None,
+    *,
+    watermark: datetime | None = None,
 ) -> None:
+    """Store the fit. ``watermark``: the newest label or gold answer it read (``now`` if
+    none given), from which ``due`` counts what is new; with no model the previous document
+    is kept and only its counts move, or a model-less one records them."""
+    mark = iso(watermark or now)
     project = session.scalar(
         select(Project).where(Project.id == project_id, Project.org_id == org_id).with_for_update()
     )
@@ -269,15 +441,26 @@ def write(
     if model is None:
         previous = settings.get(SETTINGS_KEY)
         if isinstance(previous, dict):  # keep the last good fit; only count the labels seen
-            settings[SETTINGS_KEY] = {**previous, "n_labels": n_labels, "fitted_at": iso(now)}
-        else:
-            return
+            settings[SETTINGS_KEY] = {
+                **previous,
+                "n_labels": n_labels,
+                "fitted_at": iso(now),
+                "watermark": mark,
+            }
+        else:  # nothing to fit yet: remember what was seen, so ``due`` counts from here
+            settings[SETTINGS_KEY] = {
+                "project_id": project_id,
+                "n_labels": n_labels,
+                "fitted_at": iso(now),
+                "watermark": mark,
+            }
     else:
         settings[SETTINGS_KEY] = {
             "project_id": project_id,
             "model": project_model.dumps(model, calibrator),
             "n_labels": n_labels,
             "fitted_at": iso(now),
+            "watermark": mark,
         }
     project.settings = settings
 
