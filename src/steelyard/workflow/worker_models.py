@@ -30,12 +30,12 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
+from steelyard.db.base import UTCDateTime
 from steelyard.db.engine import Database
+from steelyard.errors import SteelyardError
 from steelyard.jobs import outbox
 from steelyard.jobs.context import GiveUp, JobContext
 from steelyard.jobs.models import Job
-from steelyard.db.base import UTCDateTime
-from steelyard.errors import SteelyardError
 from steelyard.projects import workflow_settings
 from steelyard.projects.models import Project, current_params
 from steelyard.quality import project_model
@@ -180,32 +180,59 @@ def _when(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
+def recent_statements(since: datetime, marks: Mapping[str, datetime]) -> tuple[Any, Any]:
+    """(org, project, count) of categorical labels and of gold answers newer than the
+    project's watermark in ``marks`` (``since`` for a project without one, and never older
+    than ``since``): range scans of the ``created_at`` / ``submitted_at`` indexes from
+    ``since``, each row joined to its task by key."""
+    # The window first, then each of its labels' task by key: a materialized CTE keeps a
+    # planner that misjudges the window (fresh statistics, small tables) from starting at tasks.
+    recent = (
+        select(Label.task_seq, Label.created_at)
+        .where(Label.created_at > since)
+        .cte("recent_labels")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    labels = (
+        select(Task.org_id, Task.project_id, func.count())
+        .select_from(recent)
+        .join(Task, Task.seq == recent.c.task_seq)
+        .where(
+            recent.c.created_at > _per_project(Task.project_id, marks, since),
+            Task.type.in_(categorical_types()),
+        )
+        .group_by(Task.org_id, Task.project_id)
+    )
+    answers = (
+        select(
+            QualityAnswer.org_id,
+            QualityAnswer.project_id,
+            QualityAnswer.submitted_at,
+            QualityAnswer.kind,
+            QualityAnswer.status,
+        )
+        .where(QualityAnswer.submitted_at > since)
+        .cte("recent_answers")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    gold = (
+        select(answers.c.org_id, answers.c.project_id, func.count())
+        .where(
+            answers.c.submitted_at > _per_project(answers.c.project_id, marks, since),
+            answers.c.kind == "evaluation",
+            answers.c.status == "submitted",
+        )
+        .group_by(answers.c.org_id, answers.c.project_id)
+    )
+    return labels, gold
+
+
 def _new_since(
     session: Session, since: datetime, marks: Mapping[str, datetime]
 ) -> dict[tuple[str, str], int]:
-    """(org, project) -> categorical labels and gold answers newer than the project's
-    watermark (``since`` for a project without one): range scans of the ``created_at`` /
-    ``submitted_at`` indexes from ``since``, each row joined to its task or item by key."""
-    labels = select(Task.org_id.label("org"), Task.project_id.label("project")).join(
-        Label, Label.task_seq == Task.seq
-    )
-    labels = labels.where(
-        Label.created_at > since,
-        Label.created_at > _per_project(Task.project_id, marks, since),
-        Task.project_id.is_not(None),
-        Task.type.in_(categorical_types()),
-    )
-    gold = select(QualityAnswer.org_id, QualityAnswer.project_id).where(
-        QualityAnswer.submitted_at > since,
-        QualityAnswer.submitted_at > _per_project(QualityAnswer.project_id, marks, since),
-        QualityAnswer.kind == "evaluation",
-        QualityAnswer.status == "submitted",
-    )
     out: dict[tuple[str, str], int] = {}
-    for stmt in (labels, gold):
-        sub = stmt.subquery()
-        grouped = select(sub.c[0], sub.c[1], func.count()).group_by(sub.c[0], sub.c[1])
-        for org, project, n in session.execute(grouped).all():
+    for stmt in recent_statements(since, marks):
+        for org, project, n in session.execute(stmt).all():
             if project is not None:
                 out[(org, project)] = out.get((org, project), 0) + int(n)
     return out
@@ -246,8 +273,7 @@ def due(session: Session, now: datetime) -> list[tuple[str, str]]:
         if total < MIN_LABELS:
             continue
         if (
-            not has_model
-            and fitted < MIN_LABELS
+            (not has_model and fitted < MIN_LABELS)
             or new >= REFRESH_LABELS
             or now - mark >= timedelta(seconds=REFRESH_SECONDS)
         ):
