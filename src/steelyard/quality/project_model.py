@@ -77,7 +77,7 @@ def calibrate_on_answers(
     stopping: bool = True,
     draws: int = GOLD_DRAWS,
     seed: int = 0,
-    min_items: int = MIN_GOLD_ITEMS,
+    min_items: int | None = None,
     prior: Calibrator | None = None,
 ) -> Calibrator | None:
     """A calibrator fitted on served gold items, shaped like live tasks.
@@ -91,7 +91,8 @@ def calibrate_on_answers(
     (``calibration.stopping_pairs``: right at the first label reaching each threshold), else
     one pair per draw (the posterior after all ``size`` labels, what a fixed-k task reports).
     An item's draws weigh one in all: they share one truth. ``None`` with fewer than
-    ``min_items`` items answered at least twice or of a class the model knows.
+    ``min_items`` (default ``MIN_GOLD_ITEMS``) items answered at least twice, of a class the
+    model knows.
 
     The model was fitted with these answers clamped to their truth, so the posteriors are
     in-sample (a little optimistic); the calibrator's lower credible bound absorbs that, and
@@ -126,7 +127,7 @@ def calibrate_on_answers(
             ids.extend([n_draws] * len(best))
             n_draws += 1
         n_items += 1
-    if n_items < min_items:
+    if n_items < (MIN_GOLD_ITEMS if min_items is None else min_items):
         return None
     if stopping:
         r, y, w = stopping_pairs(conf, right, ids)
