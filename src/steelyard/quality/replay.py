@@ -18,7 +18,11 @@ core's estimators. The protocol (everything an operator could know at each point
   the time* (burn-in gold: by a model fitted without it) become calibration pairs:
   ``calibration.stopping_pairs`` by default, or every prefix (``pairs="prefix"``, each task's
   pairs weighing ``pairs_per_task`` in all, default one per pair). The calibrator for chunk
-  ``j`` is the prior refitted on the pairs of chunks ``0 .. j-1``.
+  ``j`` is the prior refitted on the pairs of chunks ``0 .. j-1``. ``pairs="draws"`` is what
+  the workflow's background fit does instead (``project_model.calibrate_on_answers``): the
+  gold tasks of chunks ``< j`` replayed in random orders under chunk ``j``'s model, which was
+  fitted with them clamped (in-sample, no "at the time"), and no calibrator at all below
+  ``project_model.MIN_GOLD_ITEMS`` gold tasks.
 * **Scoring** is on live (non-gold) tasks of chunks ``>= 1`` that have a known answer.
 
 Example:
@@ -47,6 +51,7 @@ from steelyard.quality._data import FloatArray, IntArray, factorize
 from steelyard.quality.adaptive import WorkerModel
 from steelyard.quality.bayes_ds import BayesianDawidSkene
 from steelyard.quality.calibration import Calibrator, stopping_pairs
+from steelyard.quality.project_model import calibrate_on_answers
 
 __all__ = ["Policy", "ReplayResult", "Stream", "pooled_prior", "replay"]
 
@@ -210,6 +215,30 @@ def _pairs(
     return raw[g], correct[g].astype(np.float64), m / n
 
 
+def _served_gold_calibrator(
+    stream: Stream,
+    model: WorkerModel,
+    gold_tasks: IntArray,
+    prior: Calibrator,
+    max_labels: int,
+    seed: int,
+) -> Calibrator:
+    """What the workflow's background fit stores (``project_model.calibrate_on_answers``):
+    the gold tasks seen so far, replayed in random orders under the model that was fitted
+    with them clamped (in-sample), cut at a live task's ``max_labels``; no calibrator (the
+    raw posterior) below ``project_model.MIN_GOLD_ITEMS``."""
+    answers: dict[int, list[tuple[Any, Any]]] = {}
+    for t in gold_tasks.tolist():
+        lo, n = int(stream.start[t]), min(int(stream.size[t]), max_labels)
+        rows = range(lo, lo + n)
+        answers[t] = [(stream.workers[i], int(stream.labels[i])) for i in rows]
+    truth = {t: int(stream.truth[t]) for t in answers}
+    fitted = calibrate_on_answers(
+        model, answers, truth, size=max_labels, stopping=True, seed=seed, prior=prior
+    )
+    return Calibrator.identity() if fitted is None else fitted
+
+
 def replay(
     stream: Stream,
     policy: Policy,
@@ -220,7 +249,7 @@ def replay(
     gold_rate: float = 0.1,
     burn_k: int = 5,
     pairs_per_task: float | None = None,
-    pairs: Literal["stopping", "prefix"] = "stopping",
+    pairs: Literal["stopping", "prefix", "draws"] = "stopping",
     seed: int = 0,
 ) -> ReplayResult:
     """Run ``policy`` over ``stream`` (see the module docstring); ``prior`` = unfitted map."""
@@ -255,7 +284,8 @@ def replay(
             if gold_row.any():  # burn-in gold, judged by a model that never saw it
                 probas = _prefix_probas(stream, rows, _model(stream, live_rows, live_rows[:0]))
                 right = probas.argmax(axis=1) == stream.truth[tasks]
-                found = _pairs(probas.max(axis=1), right, tasks, gold_row, pairs_per_task, pairs)
+                kind0: Literal["stopping", "prefix"] = "prefix" if pairs == "prefix" else "stopping"
+                found = _pairs(probas.max(axis=1), right, tasks, gold_row, pairs_per_task, kind0)
                 collected.append(found)
             continue
         seen_gold = np.flatnonzero(is_gold[:lo])
@@ -264,7 +294,9 @@ def replay(
         raw = probas.max(axis=1)
         correct = probas.argmax(axis=1) == stream.truth[tasks]
         cal_map = prior
-        if collected:
+        if pairs == "draws":
+            cal_map = _served_gold_calibrator(stream, model, seen_gold, prior, max_labels, seed)
+        elif collected:
             r, y, w = (np.concatenate(p) for p in zip(*collected, strict=True))
             cal_map = prior.fit(r, y, w)
         cal = cal_map.apply(raw)
@@ -282,7 +314,8 @@ def replay(
         bought_mask = np.arange(len(rows)) <= first[group]
         bought.append(rows[bought_mask])
         gold_labels += int((bought_mask & gold_row).sum())
-        collected.append(_pairs(raw, correct, tasks, gold_row, pairs_per_task, pairs))
+        kind: Literal["stopping", "prefix"] = "prefix" if pairs == "prefix" else "stopping"
+        collected.append(_pairs(raw, correct, tasks, gold_row, pairs_per_task, kind))
         stop = first
         scored = (~is_gold[tasks[stop]]) & (stream.truth[tasks[stop]] >= 0)
         live_tasks += int((~is_gold[lo:hi]).sum())
