@@ -1,16 +1,26 @@
 """Per-project worker models for categorical tasks: fitted in the background, read at completion.
 
-Storage: the project's ``settings`` JSON (unused by anything else so far), under
-``worker_model``: ``{"model": quality.project_model.dumps(...), "n_labels": ..., "fitted_at":
-...}``. No migration; one small document per project (a few KB for dozens of workers).
+Storage: the project's ``settings`` JSON under ``worker_model``: ``{"model":
+quality.project_model.dumps(...), "n_labels": ..., "fitted_at": ..., "watermark": ...}``
+(``model`` absent while there is nothing to fit). One small document per project (a few KB for
+dozens of workers).
+
+Gold: the project's submitted evaluation answers (served through ``next``/``submit``, stored in
+``quality_answers``) enter the fit as extra items whose truth is clamped, so confusion matrices
+learn from gold; with ``project_model.MIN_GOLD_ITEMS`` items answered at least twice they also
+fit the calibrator (``project_model.calibrate_on_answers``: each item replayed as a live task
+of the project's size would have been).
 
 Refresh: ``JobRunner.refresh_worker_models`` asks every ``CHECK_SECONDS`` (read transaction)
-which projects are ``due`` (at least ``MIN_LABELS`` categorical labels, and either no model,
-``REFRESH_LABELS`` new labels since the fit, or any new label and ``REFRESH_SECONDS`` since
-it) and enqueues one ``FIT_JOB`` per such project (none while one is queued or running). The
-job (``handle_fit``) reads the labels in a read transaction, fits outside any transaction, and
-writes the document in a short write. Completion never fits: it reads the stored document
-(``stored``) before its write and parses it outside (``parse``, cached per fit).
+which projects are ``due``. That check never counts a project's labels: it reads the labels and
+gold answers of the last ``LOOKBACK_SECONDS`` through their time indexes, keeps those newer than
+each project's watermark (the newest label or answer its last fit read), and adds the count the
+fit stored. A project is due when something is new and: it has no document yet, or it just
+reached ``MIN_LABELS``, or ``REFRESH_LABELS`` are new, or ``REFRESH_SECONDS`` passed since the
+fit. It enqueues one ``FIT_JOB`` per such project (none while one is queued or running). The
+job (``handle_fit``) reads the labels and gold in a read transaction, fits outside any
+transaction, and writes the document in a short write. Completion never fits: it reads the
+stored document (``stored``) before its write and parses it outside (``parse``, cached per fit).
 
 Use at completion (``categorical_outcome``): the task's answers under the project's model
 (``quality.adaptive.decide``, with its gold-fitted calibrator when the stored model has one), so
@@ -94,7 +104,7 @@ _CACHE_SIZE = 64
 def parse(doc: dict[str, Any] | None) -> ProjectModel | None:
     """The stored document as a model; cached per fit, so a busy project parses it once per
     refresh. An unreadable document is ignored (completion falls back to the default)."""
-    if doc is None:
+    if doc is None or "model" not in doc:  # nothing fitted yet (only a watermark)
         return None
     key = (doc.get("project_id"), doc.get("fitted_at"), doc.get("n_labels"))
     with _cache_lock:
