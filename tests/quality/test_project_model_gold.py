@@ -3,6 +3,8 @@ replays of the gold items cut to a live task's size."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,62 @@ def test_the_calibrator_corrects_an_over_confident_model(stopping: bool) -> None
     back, stored = pm.loads(pm.dumps(model, cal))
     assert isinstance(stored, Calibrator) and stored.params == pytest.approx(cal.params)
     assert back.classes.tolist() == ["x", "y"]
+
+
+def _crowd_with_gold(
+    seed: int = 0,
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[int, int]]:
+    """A simulated crowd, a fifth of its tasks served as gold (negative keys, as the workflow
+    codes them)."""
+    crowd = simulate("spammers", seed=seed)
+    rng = np.random.default_rng(seed)
+    n = len(crowd.truth)
+    gold_tasks = set(rng.choice(n, n // 5, replace=False).tolist())
+    table: dict[str, list[Any]] = {"task": [], "worker": [], "label": []}
+    gold: dict[str, list[Any]] = {"task": [], "worker": [], "label": []}
+    for t, w, lab in zip(
+        crowd.tasks.tolist(), crowd.workers.tolist(), crowd.labels.tolist(), strict=True
+    ):
+        into, key = (gold, -(t + 1)) if t in gold_tasks else (table, t)
+        into["task"].append(key)
+        into["worker"].append(w)
+        into["label"].append(lab)
+    return table, gold, {-(t + 1): int(crowd.truth[t]) for t in gold_tasks}
+
+
+def test_cross_fitted_gold_is_scored_out_of_sample() -> None:
+    table, gold, truth = _crowd_with_gold()
+    cal = pm.calibrate_cross_fitted(table, gold, truth, size=5)
+    assert cal is not None
+    assert 0.9 * len(truth) <= cal.n_fit <= len(truth)  # each item weighs one
+    again = pm.calibrate_cross_fitted(table, gold, truth, size=5)
+    assert again is not None and again.params == cal.params
+    # In sample (the model fitted with these very answers clamped) the pairs look better than
+    # they are, so the map promises more than the out-of-sample one.
+    combined = {k: [*table[k], *gold[k]] for k in table}
+    model = pm.fit_worker_model(combined, gold=truth)
+    assert model is not None
+    answers: dict[int, list[tuple[Any, Any]]] = {}
+    for t, w, lab in zip(gold["task"], gold["worker"], gold["label"], strict=True):
+        answers.setdefault(t, []).append((w, lab))
+    in_sample = pm.calibrate_on_answers(model, answers, truth, size=5)
+    assert in_sample is not None
+    assert float(in_sample.point(0.99)) > float(cal.point(0.99))
+    with pytest.raises(ValueError, match="folds"):
+        pm.calibrate_cross_fitted(table, gold, truth, size=5, folds=1)
+    few = {k: v[: 3 * 5] for k, v in gold.items()}
+    assert pm.calibrate_cross_fitted(table, few, truth, size=5) is None
+
+
+def test_a_class_only_gold_shows_is_in_every_fold() -> None:
+    # Live labels never say "bird"; half the gold items are birds.
+    table = {"task": [1, 1, 2, 2, 3, 3], "worker": ["a", "b"] * 3, "label": ["cat", "cat"] * 3}
+    rows = [(-(i + 1), w, "bird" if i % 2 else "cat") for i in range(8) for w in ("a", "b")]
+    gold = {
+        "task": [r[0] for r in rows],
+        "worker": [r[1] for r in rows],
+        "label": [r[2] for r in rows],
+    }
+    truth = {-(i + 1): "bird" if i % 2 else "cat" for i in range(8)}
+    cal = pm.calibrate_cross_fitted(table, gold, truth, size=2, min_items=8)
+    assert cal is not None and cal.n_fit == pytest.approx(8)

@@ -20,9 +20,9 @@ core's estimators. The protocol (everything an operator could know at each point
   pairs weighing ``pairs_per_task`` in all, default one per pair). The calibrator for chunk
   ``j`` is the prior refitted on the pairs of chunks ``0 .. j-1``. ``pairs="draws"`` is what
   the workflow's background fit does instead (``project_model.calibrate_on_answers``): the
-  gold tasks of chunks ``< j`` replayed in random orders under chunk ``j``'s model, which was
-  fitted with them clamped (in-sample, no "at the time"), and no calibrator at all below
-  ``project_model.MIN_GOLD_ITEMS`` gold tasks.
+  gold tasks of chunks ``< j`` replayed in random orders, each scored by a model fitted on
+  the bought live labels and the other fold's gold (``project_model.calibrate_cross_fitted``),
+  and no calibrator at all below ``project_model.MIN_GOLD_ITEMS`` gold tasks.
 * **Scoring** is on live (non-gold) tasks of chunks ``>= 1`` that have a known answer.
 
 Example:
@@ -51,7 +51,7 @@ from steelyard.quality._data import FloatArray, IntArray, factorize
 from steelyard.quality.adaptive import WorkerModel
 from steelyard.quality.bayes_ds import BayesianDawidSkene
 from steelyard.quality.calibration import Calibrator, stopping_pairs
-from steelyard.quality.project_model import calibrate_on_answers
+from steelyard.quality.project_model import calibrate_cross_fitted
 
 __all__ = ["Policy", "ReplayResult", "Stream", "pooled_prior", "replay"]
 
@@ -217,24 +217,36 @@ def _pairs(
 
 def _served_gold_calibrator(
     stream: Stream,
-    model: WorkerModel,
+    bought: IntArray,
     gold_tasks: IntArray,
     prior: Calibrator,
     max_labels: int,
     seed: int,
 ) -> Calibrator:
-    """What the workflow's background fit stores (``project_model.calibrate_on_answers``):
-    the gold tasks seen so far, replayed in random orders under the model that was fitted
-    with them clamped (in-sample), cut at a live task's ``max_labels``; no calibrator (the
-    raw posterior) below ``project_model.MIN_GOLD_ITEMS``."""
-    answers: dict[int, list[tuple[Any, Any]]] = {}
+    """What the workflow's background fit stores (``project_model.calibrate_cross_fitted``):
+    the gold tasks seen so far, replayed in random orders cut at a live task's
+    ``max_labels``, each under a model fitted on the bought live labels and the other fold's
+    gold; no calibrator (the raw posterior) below ``project_model.MIN_GOLD_ITEMS``."""
+    live = bought[~np.isin(stream.tasks[bought], gold_tasks)]
+    table = {
+        "task": stream.tasks[live].tolist(),
+        "worker": stream.workers[live].tolist(),
+        "label": stream.labels[live].tolist(),
+    }
+    gold_table: dict[str, list[Any]] = {"task": [], "worker": [], "label": []}
     for t in gold_tasks.tolist():
         lo, n = int(stream.start[t]), min(int(stream.size[t]), max_labels)
-        rows = range(lo, lo + n)
-        answers[t] = [(stream.workers[i], int(stream.labels[i])) for i in rows]
-    truth = {t: int(stream.truth[t]) for t in answers}
-    fitted = calibrate_on_answers(
-        model, answers, truth, size=max_labels, stopping=True, seed=seed, prior=prior
+        gold_table["task"] += [t] * n
+        gold_table["worker"] += stream.workers[lo : lo + n].tolist()
+        gold_table["label"] += stream.labels[lo : lo + n].tolist()
+    truth = {t: int(stream.truth[t]) for t in gold_tasks.tolist()}
+
+    def fit(tbl: Mapping[str, Sequence[Any]], gold: Mapping[Any, Any]) -> WorkerModel:
+        est = BayesianDawidSkene().fit(tbl, gold=dict(gold) or None)
+        return WorkerModel.from_estimator(est, labels=tbl)
+
+    fitted = calibrate_cross_fitted(
+        table, gold_table, truth, size=max_labels, stopping=True, seed=seed, prior=prior, fit=fit
     )
     return Calibrator.identity() if fitted is None else fitted
 
@@ -295,7 +307,9 @@ def replay(
         correct = probas.argmax(axis=1) == stream.truth[tasks]
         cal_map = prior
         if pairs == "draws":
-            cal_map = _served_gold_calibrator(stream, model, seen_gold, prior, max_labels, seed)
+            cal_map = _served_gold_calibrator(
+                stream, np.concatenate(bought), seen_gold, prior, max_labels, seed
+            )
         elif collected:
             r, y, w = (np.concatenate(p) for p in zip(*collected, strict=True))
             cal_map = prior.fit(r, y, w)

@@ -416,9 +416,12 @@ def fit_project(
 
     Served gold (submitted answers to the project's evaluation items) enters the fit as extra
     items with their truth clamped, and, with enough of it (``project_model.MIN_GOLD_ITEMS``),
-    fits the calibrator on replays of the items cut to a live task's size. ``gold``: task seq ->
-    the right category, for live tasks whose answer is known (the older way to calibrate,
-    ``project_model.calibrate_on_gold``; used when served gold gives no calibrator)."""
+    fits the calibrator on replays of the items cut to a live task's size, each scored by a
+    model fitted without it (``project_model.calibrate_cross_fitted``: two more fits).
+
+    ``gold``: task seq -> the right category, for live tasks whose answer is known (the older
+    way to calibrate, ``project_model.calibrate_on_gold``; used when served gold gives no
+    calibrator)."""
     with db.unit_of_work(write=False) as session:
         table, n_labels, newest = _table(session, org_id, project_id)
         served = _gold(session, org_id, project_id)
@@ -427,13 +430,14 @@ def fit_project(
     model = project_model.fit_worker_model(combined, gold={**(gold or {}), **served.truth})
     calibrator = None
     if model is not None:
-        answers: dict[int, list[tuple[Any, Any]]] = {}
-        for item, worker, label in zip(
-            *(served.table[k] for k in ("task", "worker", "label")), strict=True
-        ):
-            answers.setdefault(item, []).append((worker, label))
-        calibrator = project_model.calibrate_on_answers(
-            model, answers, served.truth, size=max(size, 1), stopping=adaptive
+        live_gold = dict(gold or {})
+        calibrator = project_model.calibrate_cross_fitted(
+            table,
+            served.table,
+            served.truth,
+            size=max(size, 1),
+            stopping=adaptive,
+            fit=lambda t, g: project_model.fit_worker_model(t, gold={**live_gold, **g}),
         )
         if calibrator is None and gold:
             calibrator = project_model.calibrate_on_gold(model, table, gold)
