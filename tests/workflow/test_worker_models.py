@@ -12,6 +12,7 @@ from steelyard.accounts.schemas import Actor
 from steelyard.clock import FrozenClock
 from steelyard.db.engine import Database
 from steelyard.projects.models import Project
+from steelyard.quality import project_model
 from steelyard.quality.adaptive import WorkerModel, decide
 from steelyard.quality.calibration import Calibrator
 from steelyard.tasks.models import QualityTask, Task
@@ -272,6 +273,11 @@ def test_gold_answers_count_for_the_refresh_and_enter_the_fit(
     doc = _stored(db, setup)
     assert doc is not None and doc["n_labels"] == 12 + 2
     assert doc["watermark"] == iso(clock.now())  # the newest thing it read
+    # Served gold, too little to fit on: the cautious prior map, not the raw posterior.
+    fitted = worker_models.parse(doc)
+    assert fitted is not None and fitted.calibrator is not None
+    assert fitted.calibrator.n_fit == 0
+    assert fitted.calibrator.params == pytest.approx(project_model.DEFAULT_PRIOR.params)
 
 
 def test_a_project_with_nothing_to_fit_keeps_a_watermark(db: Database) -> None:

@@ -43,6 +43,12 @@ MIN_GOLD_ITEMS = 30
 #: Random answer orders drawn per gold item (deterministic seed): enough that every threshold a
 #: live task can reach is seen on most items, few enough to stay a few ms per hundred items.
 GOLD_DRAWS = 8
+#: The calibrator's prior for a project's served gold: ``Calibrator.pooled`` over the beta maps
+#: fitted on the gold of the ten categorical public datasets in ``bench/adaptive_replay.py``
+#: (fixed k = 3 replays, seed 0): accuracy plateaus below the raw posterior on real crowds, so
+#: a new project starts from that, not from the identity. A customer's project is held out
+#: from it by construction; the replay scores each dataset with the prior pooled without it.
+DEFAULT_PRIOR = Calibrator(prior_mean=(0.58, 0.32, 0.79), prior_sd=(0.48, 0.29, 0.64))
 #: Folds of the cross-fit that scores gold out of sample (``calibrate_cross_fitted``): two
 #: extra fits, each on all live labels and half the gold.
 GOLD_FOLDS = 2

@@ -22,7 +22,7 @@ core's estimators. The protocol (everything an operator could know at each point
   the workflow's background fit does instead (``project_model.calibrate_on_answers``): the
   gold tasks of chunks ``< j`` replayed in random orders, each scored by a model fitted on
   the bought live labels and the other fold's gold (``project_model.calibrate_cross_fitted``),
-  and no calibrator at all below ``project_model.MIN_GOLD_ITEMS`` gold tasks.
+  and the prior map unfitted below ``project_model.MIN_GOLD_ITEMS`` gold tasks.
 * **Scoring** is on live (non-gold) tasks of chunks ``>= 1`` that have a known answer.
 
 Example:
@@ -226,7 +226,8 @@ def _served_gold_calibrator(
     """What the workflow's background fit stores (``project_model.calibrate_cross_fitted``):
     the gold tasks seen so far, replayed in random orders cut at a live task's
     ``max_labels``, each under a model fitted on the bought live labels and the other fold's
-    gold; no calibrator (the raw posterior) below ``project_model.MIN_GOLD_ITEMS``."""
+    gold; below ``project_model.MIN_GOLD_ITEMS`` the prior map unfitted, as the workflow
+    stores for a project that serves gold but has too little of it."""
     live = bought[~np.isin(stream.tasks[bought], gold_tasks)]
     table = {
         "task": stream.tasks[live].tolist(),
@@ -248,7 +249,7 @@ def _served_gold_calibrator(
     fitted = calibrate_cross_fitted(
         table, gold_table, truth, size=max_labels, stopping=True, seed=seed, prior=prior, fit=fit
     )
-    return Calibrator.identity() if fitted is None else fitted
+    return prior if fitted is None else fitted
 
 
 def replay(

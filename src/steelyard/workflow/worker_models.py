@@ -417,7 +417,8 @@ def fit_project(
     Served gold (submitted answers to the project's evaluation items) enters the fit as extra
     items with their truth clamped, and, with enough of it (``project_model.MIN_GOLD_ITEMS``),
     fits the calibrator on replays of the items cut to a live task's size, each scored by a
-    model fitted without it (``project_model.calibrate_cross_fitted``: two more fits).
+    model fitted without it (``project_model.calibrate_cross_fitted``: two more fits). With
+    served gold below that minimum the stored calibrator is ``project_model.DEFAULT_PRIOR``.
 
     ``gold``: task seq -> the right category, for live tasks whose answer is known (the older
     way to calibrate, ``project_model.calibrate_on_gold``; used when served gold gives no
@@ -437,10 +438,15 @@ def fit_project(
             served.truth,
             size=max(size, 1),
             stopping=adaptive,
+            prior=project_model.DEFAULT_PRIOR,
             fit=lambda t, g: project_model.fit_worker_model(t, gold={**live_gold, **g}),
         )
         if calibrator is None and gold:
             calibrator = project_model.calibrate_on_gold(model, table, gold)
+        if calibrator is None and served.truth:
+            # Gold is served but too little of it to fit: the prior map (cautious, pooled from
+            # public crowds), not the raw posterior that the replay shows over-promising.
+            calibrator = project_model.DEFAULT_PRIOR
     stamps = [t for t in (newest, served.newest) if t is not None]
     mark = max(stamps) if stamps else now
     with db.unit_of_work() as session:
