@@ -9,8 +9,10 @@ on the gold pairs of the *other* datasets only (zhang_trec and zheng_relevance a
 TREC items and are left out together; zhang_bluebird duplicates zheng_duck and is skipped), so
 no accuracy below comes from a method tuned on that dataset.
 
-Run: ``PYTHONPATH=src .venv/bin/python bench/adaptive_replay.py`` (about two minutes; the
-datasets in ``../shared/datasets`` when present, else the ones shipped in tests/quality/data).
+Run: ``PYTHONPATH=src .venv/bin/python -P bench/adaptive_replay.py`` (about two minutes; the
+datasets in ``../shared/datasets`` when present, else the ones shipped in tests/quality/data;
+``-P``: this folder's ``queue.py`` would otherwise shadow the standard library's, which pyarrow
+imports). ``--pairs draws`` measures what the workflow's per-project fit stores.
 """
 
 from __future__ import annotations
