@@ -330,6 +330,8 @@ def _table(
             Task.org_id == org_id,
             Task.project_id == project_id,
             Task.type.in_(categorical_types()),
+            # Rejected by an audit or a review: never aggregated again, so not fitted either.
+            Label.superseded.is_(False),
         )
         .order_by(Label.task_seq, Label.created_at, Label.id)  # a task's labels in order
     ).all()
