@@ -149,7 +149,7 @@ def test_gold_answered_through_next_and_submit_calibrates_the_stored_model(
     fitted = worker_models.parse(doc)
     assert doc is not None and fitted is not None
     assert fitted.calibrator is not None, "enough gold answered: the model gets a calibrator"
-    assert doc["n_labels"] >= 24 + 15  # live labels and gold answers
+    assert doc["n_labels"] == 24 and doc["n_gold"] >= 15  # live labels and gold answers
     assert not _due(db, key)
 
     # Gold taught the fit who is wrong: the "dog" worker's cat row puts little on cat.

@@ -271,7 +271,7 @@ def test_gold_answers_count_for_the_refresh_and_enter_the_fit(
     worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
     assert not due()
     doc = _stored(db, setup)
-    assert doc is not None and doc["n_labels"] == 12 + 2
+    assert doc is not None and (doc["n_labels"], doc["n_gold"]) == (12, 2)
     assert doc["watermark"] == iso(clock.now())  # the newest thing it read
     # Served gold, too little to fit on: the cautious prior map, not the raw posterior.
     fitted = worker_models.parse(doc)

@@ -1,7 +1,8 @@
 """Per-project worker models for categorical tasks: fitted in the background, read at completion.
 
 Storage: the project's ``settings`` JSON under ``worker_model``: ``{"model":
-quality.project_model.dumps(...), "n_labels": ..., "fitted_at": ..., "watermark": ...}``
+quality.project_model.dumps(...), "n_labels": ..., "n_gold": ..., "fitted_at": ...,
+"watermark": ...}`` (live labels and gold answers the fit read)
 (``model`` absent while there is nothing to fit). One small document per project (a few KB for
 dozens of workers).
 
@@ -173,7 +174,8 @@ LOOKBACK_SECONDS = REFRESH_SECONDS + 4 * CHECK_SECONDS
 
 
 def _watermarks(session: Session) -> dict[str, tuple[datetime, int, bool]]:
-    """project -> (watermark, labels at the fit, has a model) for projects with a document."""
+    """project -> (watermark, labels and gold answers at the fit, has a model) for projects
+    with a document."""
     rows = session.execute(
         select(Project.id, Project.settings).where(Project.type.in_(categorical_types()))
     ).all()
@@ -182,7 +184,8 @@ def _watermarks(session: Session) -> dict[str, tuple[datetime, int, bool]]:
         doc = (settings or {}).get(SETTINGS_KEY)
         if isinstance(doc, dict) and "fitted_at" in doc:
             mark = _when(str(doc.get("watermark") or doc["fitted_at"]))
-            out[project] = (mark, int(doc.get("n_labels", 0)), "model" in doc)
+            seen = int(doc.get("n_labels", 0)) + int(doc.get("n_gold", 0))
+            out[project] = (mark, seen, "model" in doc)
     return out
 
 
@@ -458,10 +461,11 @@ def fit_project(
             org_id,
             project_id,
             model,
-            n_labels + len(served.table["task"]),
+            n_labels,
             now,
             calibrator,
             watermark=mark,
+            n_gold=len(served.table["task"]),
         )
     return model is not None
 
@@ -476,11 +480,14 @@ def write(
     calibrator: Calibrator | None = None,
     *,
     watermark: datetime | None = None,
+    n_gold: int = 0,
 ) -> None:
-    """Store the fit. ``watermark``: the newest label or gold answer it read (``now`` if
-    none given), from which ``due`` counts what is new; with no model the previous document
-    is kept and only its counts move, or a model-less one records them."""
+    """Store the fit. ``n_labels``: the live labels it read; ``n_gold``: the gold answers.
+    ``watermark``: the newest label or gold answer it read (``now`` if none given), from which
+    ``due`` counts what is new; with no model the previous document is kept and only its
+    counts move, or a model-less one records them."""
     mark = iso(watermark or now)
+    counts = {"n_labels": n_labels, "n_gold": n_gold, "fitted_at": iso(now), "watermark": mark}
     project = session.scalar(
         select(Project).where(Project.id == project_id, Project.org_id == org_id).with_for_update()
     )
@@ -490,26 +497,14 @@ def write(
     if model is None:
         previous = settings.get(SETTINGS_KEY)
         if isinstance(previous, dict):  # keep the last good fit; only count the labels seen
-            settings[SETTINGS_KEY] = {
-                **previous,
-                "n_labels": n_labels,
-                "fitted_at": iso(now),
-                "watermark": mark,
-            }
+            settings[SETTINGS_KEY] = {**previous, **counts}
         else:  # nothing to fit yet: remember what was seen, so ``due`` counts from here
-            settings[SETTINGS_KEY] = {
-                "project_id": project_id,
-                "n_labels": n_labels,
-                "fitted_at": iso(now),
-                "watermark": mark,
-            }
+            settings[SETTINGS_KEY] = {"project_id": project_id, **counts}
     else:
         settings[SETTINGS_KEY] = {
             "project_id": project_id,
             "model": project_model.dumps(model, calibrator),
-            "n_labels": n_labels,
-            "fitted_at": iso(now),
-            "watermark": mark,
+            **counts,
         }
     project.settings = settings
 
