@@ -9,8 +9,10 @@ on the gold pairs of the *other* datasets only (zhang_trec and zheng_relevance a
 TREC items and are left out together; zhang_bluebird duplicates zheng_duck and is skipped), so
 no accuracy below comes from a method tuned on that dataset.
 
-Run: ``PYTHONPATH=src .venv/bin/python bench/adaptive_replay.py`` (about two minutes; the
-datasets in ``../shared/datasets`` when present, else the ones shipped in tests/quality/data).
+Run: ``PYTHONPATH=src .venv/bin/python -P bench/adaptive_replay.py`` (about two minutes; the
+datasets in ``../shared/datasets`` when present, else the ones shipped in tests/quality/data;
+``-P``: this folder's ``queue.py`` would otherwise shadow the standard library's, which pyarrow
+imports). ``--pairs draws`` measures what the workflow's per-project fit stores.
 """
 
 from __future__ import annotations
@@ -80,7 +82,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pairs-per-task", type=float, default=None)
     ap.add_argument(
-        "--pairs", choices=["stopping", "prefix"], default="stopping", help="calibration pairs"
+        "--pairs",
+        choices=["stopping", "prefix", "draws"],
+        default="stopping",
+        help="calibration pairs; draws: what the workflow's per-project fit does with served gold",
+    )
+    ap.add_argument(
+        "--prior",
+        choices=["lodo", "identity"],
+        default="lodo",
+        help="calibrator prior: leave-one-dataset-out pooled, or the identity-centred default "
+        "(what a project starts from in the workflow)",
     )
     ap.add_argument("--credibility", type=float, default=0.9, help="of the promised bound")
     args = ap.parse_args(argv)
@@ -107,7 +119,11 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         group = GROUPS.get(name, name)
         same = [k for k in pass1 if GROUPS.get(k, k) == group]
-        priors[name] = pooled_prior(pass1, exclude=same, credibility=args.credibility)
+        priors[name] = (
+            pooled_prior(pass1, exclude=same, credibility=args.credibility)
+            if args.prior == "lodo"
+            else Calibrator(credibility=args.credibility)
+        )
         raw[name] = {
             c: replay(stream, Policy("adaptive", c), seed=args.seed, **opts) for c in args.targets
         }

@@ -296,3 +296,21 @@ def test_promise_holds_and_stops_most_tasks_with_the_default_prior_on_zhang_rte(
         res = replay.replay(stream, Policy("adaptive", c, calibrated=True), prior=Calibrator())
         assert res.reached.mean() > 0.5
         assert res.confident_accuracy >= c - 0.02, (c, res.confident_accuracy)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_workflow_rule_keeps_the_promise_on_held_out_data(name: str) -> None:
+    # What the per-project fit stores (pairs="draws": served gold cross-fitted, the prior map
+    # below project_model.MIN_GOLD_ITEMS), with the prior pooled without this dataset.
+    prior = pooled_prior(first_pass(), exclude=[name])
+    stream = load(name)
+    for c in (0.8, 0.9, 0.95):
+        res = replay.replay(
+            stream, Policy("adaptive", c, calibrated=True), prior=prior, pairs="draws"
+        )
+        n, right = int(res.reached.sum()), int(res.correct[res.reached].sum())
+        if n:
+            assert right / n >= c - 0.02, (c, right, n)
+        if name == "zhang_rte" and c == 0.8:
+            assert n > 0.3 * len(res.reached)  # not vacuous where the crowd is good

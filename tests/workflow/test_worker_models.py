@@ -3,7 +3,7 @@ when a project is due for a refit, and a completion that follows the fitted mode
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -12,9 +12,11 @@ from steelyard.accounts.schemas import Actor
 from steelyard.clock import FrozenClock
 from steelyard.db.engine import Database
 from steelyard.projects.models import Project
+from steelyard.quality import project_model
 from steelyard.quality.adaptive import WorkerModel, decide
 from steelyard.quality.calibration import Calibrator
 from steelyard.tasks.models import QualityTask, Task
+from steelyard.timefmt import iso
 from steelyard.workflow import worker_models
 from steelyard.workflow.aggregation import aggregate
 from steelyard.workflow.models import Label, QualityAnswer
@@ -188,6 +190,8 @@ def test_refresh_is_due_after_new_labels_or_time(
     worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
     assert not due()
     monkeypatch.setattr(worker_models, "REFRESH_LABELS", 2)
+    # New is newer than the fit's newest label (the watermark): a real clock moves between.
+    clock.advance(1)
     h.label(db, crowd["r2"], setup, "cat", clock.now())
     assert not due()
     h.label(db, crowd["spam"], setup, "dog", clock.now())
@@ -255,8 +259,8 @@ def test_served_gold_gives_the_stored_model_a_calibrator(db: Database) -> None:
     doc = _stored(db, setup)
     assert doc is not None and doc["n_labels"] == 18
     fitted = worker_models.parse(doc)
+    # Six items are below the minimum to fit a calibrator on: the cautious prior map.
     assert fitted is not None and fitted.calibrator is not None
-    assert fitted.calibrator.n_fit > 0
 
 
 def test_superseded_labels_are_not_fitted(db: Database) -> None:
@@ -271,7 +275,96 @@ def test_superseded_labels_are_not_fitted(db: Database) -> None:
     doc = _stored(db, setup)
     assert doc is not None and doc["n_labels"] == 12
     with db.unit_of_work(write=False) as s:
-        table, n = worker_models._table(s, setup.org_id, setup.project_id)
-        counts = {p: k for _, p, k in worker_models._label_counts(s)}
+        table, n, _newest = worker_models._table(s, setup.org_id, setup.project_id)
     assert n == 12 and first not in table["task"]
-    assert counts[setup.project_id] == 12
+
+
+def _gold_answer(
+    db: Database, setup: h.Setup, who: Actor, given: str, expected: str, now: datetime
+) -> None:
+    """A submitted answer to a new evaluation item of the project, stored as the gold submit
+    stores it."""
+    with db.unit_of_work() as s:
+        item = QualityTask(
+            org_id=setup.org_id,
+            is_test=False,
+            kind="evaluation",
+            type="categorization",
+            project_id=setup.project_id,
+            params={"categories": CLASSES},
+            expected_response={"category": expected},
+        )
+        s.add(item)
+        s.flush()
+        s.add(
+            QualityAnswer(
+                org_id=setup.org_id,
+                project_id=setup.project_id,
+                quality_task_id=item.id,
+                user_id=who.user_id,
+                kind="evaluation",
+                status="submitted",
+                started_at=now,
+                expires_at=now + timedelta(minutes=5),
+                submitted_at=now,
+                response={"category": given},
+                score=float(given == expected),
+                correct=given == expected,
+            )
+        )
+
+
+def test_gold_answers_count_for_the_refresh_and_enter_the_fit(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FrozenClock()
+    setup, crowd, _ = _history(db, clock, 4)
+    key = (setup.org_id, setup.project_id)
+
+    def due() -> bool:
+        with db.unit_of_work(write=False) as s:
+            return key in worker_models.due(s, clock.now())
+
+    worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
+    assert not due()
+    monkeypatch.setattr(worker_models, "REFRESH_LABELS", 2)
+    clock.advance(1)
+    _gold_answer(db, setup, crowd["spam"], "dog", "cat", clock.now())
+    assert not due()
+    _gold_answer(db, setup, crowd["spam"], "dog", "bird", clock.now())
+    assert due()  # two gold answers since the fit, and no live label
+    worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
+    assert not due()
+    doc = _stored(db, setup)
+    assert doc is not None and (doc["n_labels"], doc["n_gold"]) == (12, 2)
+    assert doc["watermark"] == iso(clock.now())  # the newest thing it read
+    # Served gold, too little to fit on: the cautious prior map, not the raw posterior.
+    fitted = worker_models.parse(doc)
+    assert fitted is not None and fitted.calibrator is not None
+    assert fitted.calibrator.n_fit == 0
+    assert fitted.calibrator.params == pytest.approx(project_model.DEFAULT_PRIOR.params)
+
+
+def test_a_project_with_nothing_to_fit_keeps_a_watermark(db: Database) -> None:
+    clock = FrozenClock()
+    setup = h.project(db, {"pipeline": "consensus_task", "consensus_attempts": 3}, clock.now())
+    who = [h.worker(db, setup) for _ in range(3)]
+    h.task(db, setup, clock.now())
+    key = (setup.org_id, setup.project_id)
+    for w in who:
+        h.label(db, w, setup, "cat", clock.now())  # one class: nothing to learn
+
+    def due() -> bool:
+        with db.unit_of_work(write=False) as s:
+            return key in worker_models.due(s, clock.now())
+
+    assert due()  # something new and no document yet: the fit records what it saw
+    assert not worker_models.fit_project(db, setup.org_id, setup.project_id, clock.now())
+    doc = _stored(db, setup)
+    assert doc is not None and "model" not in doc and doc["n_labels"] == 3
+    assert worker_models.parse(doc) is None
+    assert not due()
+    clock.advance(worker_models.REFRESH_SECONDS + 1)
+    h.task(db, setup, clock.now())
+    h.label(db, who[0], setup, "dog", clock.now())
+    assert not due()  # 4 labels in all: below MIN_LABELS, nothing worth a fit

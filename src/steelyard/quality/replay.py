@@ -18,7 +18,11 @@ core's estimators. The protocol (everything an operator could know at each point
   the time* (burn-in gold: by a model fitted without it) become calibration pairs:
   ``calibration.stopping_pairs`` by default, or every prefix (``pairs="prefix"``, each task's
   pairs weighing ``pairs_per_task`` in all, default one per pair). The calibrator for chunk
-  ``j`` is the prior refitted on the pairs of chunks ``0 .. j-1``.
+  ``j`` is the prior refitted on the pairs of chunks ``0 .. j-1``. ``pairs="draws"`` is what
+  the workflow's background fit does instead (``project_model.calibrate_on_answers``): the
+  gold tasks of chunks ``< j`` replayed in random orders, each scored by a model fitted on
+  the bought live labels and the other fold's gold (``project_model.calibrate_cross_fitted``),
+  and the prior map unfitted below ``project_model.MIN_GOLD_ITEMS`` gold tasks.
 * **Scoring** is on live (non-gold) tasks of chunks ``>= 1`` that have a known answer.
 
 Example:
@@ -47,6 +51,7 @@ from steelyard.quality._data import FloatArray, IntArray, factorize
 from steelyard.quality.adaptive import WorkerModel
 from steelyard.quality.bayes_ds import BayesianDawidSkene
 from steelyard.quality.calibration import Calibrator, stopping_pairs
+from steelyard.quality.project_model import calibrate_cross_fitted
 
 __all__ = ["Policy", "ReplayResult", "Stream", "pooled_prior", "replay"]
 
@@ -210,6 +215,43 @@ def _pairs(
     return raw[g], correct[g].astype(np.float64), m / n
 
 
+def _served_gold_calibrator(
+    stream: Stream,
+    bought: IntArray,
+    gold_tasks: IntArray,
+    prior: Calibrator,
+    max_labels: int,
+    seed: int,
+) -> Calibrator:
+    """What the workflow's background fit stores (``project_model.calibrate_cross_fitted``):
+    the gold tasks seen so far, replayed in random orders cut at a live task's
+    ``max_labels``, each under a model fitted on the bought live labels and the other fold's
+    gold; below ``project_model.MIN_GOLD_ITEMS`` the prior map unfitted, as the workflow
+    stores for a project that serves gold but has too little of it."""
+    live = bought[~np.isin(stream.tasks[bought], gold_tasks)]
+    table = {
+        "task": stream.tasks[live].tolist(),
+        "worker": stream.workers[live].tolist(),
+        "label": stream.labels[live].tolist(),
+    }
+    gold_table: dict[str, list[Any]] = {"task": [], "worker": [], "label": []}
+    for t in gold_tasks.tolist():
+        lo, n = int(stream.start[t]), min(int(stream.size[t]), max_labels)
+        gold_table["task"] += [t] * n
+        gold_table["worker"] += stream.workers[lo : lo + n].tolist()
+        gold_table["label"] += stream.labels[lo : lo + n].tolist()
+    truth = {t: int(stream.truth[t]) for t in gold_tasks.tolist()}
+
+    def fit(tbl: Mapping[str, Sequence[Any]], gold: Mapping[Any, Any]) -> WorkerModel:
+        est = BayesianDawidSkene().fit(tbl, gold=dict(gold) or None)
+        return WorkerModel.from_estimator(est, labels=tbl)
+
+    fitted = calibrate_cross_fitted(
+        table, gold_table, truth, size=max_labels, stopping=True, seed=seed, prior=prior, fit=fit
+    )
+    return prior if fitted is None else fitted
+
+
 def replay(
     stream: Stream,
     policy: Policy,
@@ -220,7 +262,7 @@ def replay(
     gold_rate: float = 0.1,
     burn_k: int = 5,
     pairs_per_task: float | None = None,
-    pairs: Literal["stopping", "prefix"] = "stopping",
+    pairs: Literal["stopping", "prefix", "draws"] = "stopping",
     seed: int = 0,
 ) -> ReplayResult:
     """Run ``policy`` over ``stream`` (see the module docstring); ``prior`` = unfitted map."""
@@ -255,7 +297,8 @@ def replay(
             if gold_row.any():  # burn-in gold, judged by a model that never saw it
                 probas = _prefix_probas(stream, rows, _model(stream, live_rows, live_rows[:0]))
                 right = probas.argmax(axis=1) == stream.truth[tasks]
-                found = _pairs(probas.max(axis=1), right, tasks, gold_row, pairs_per_task, pairs)
+                kind0: Literal["stopping", "prefix"] = "prefix" if pairs == "prefix" else "stopping"
+                found = _pairs(probas.max(axis=1), right, tasks, gold_row, pairs_per_task, kind0)
                 collected.append(found)
             continue
         seen_gold = np.flatnonzero(is_gold[:lo])
@@ -264,7 +307,11 @@ def replay(
         raw = probas.max(axis=1)
         correct = probas.argmax(axis=1) == stream.truth[tasks]
         cal_map = prior
-        if collected:
+        if pairs == "draws":
+            cal_map = _served_gold_calibrator(
+                stream, np.concatenate(bought), seen_gold, prior, max_labels, seed
+            )
+        elif collected:
             r, y, w = (np.concatenate(p) for p in zip(*collected, strict=True))
             cal_map = prior.fit(r, y, w)
         cal = cal_map.apply(raw)
@@ -282,7 +329,8 @@ def replay(
         bought_mask = np.arange(len(rows)) <= first[group]
         bought.append(rows[bought_mask])
         gold_labels += int((bought_mask & gold_row).sum())
-        collected.append(_pairs(raw, correct, tasks, gold_row, pairs_per_task, pairs))
+        kind: Literal["stopping", "prefix"] = "prefix" if pairs == "prefix" else "stopping"
+        collected.append(_pairs(raw, correct, tasks, gold_row, pairs_per_task, kind))
         stop = first
         scored = (~is_gold[tasks[stop]]) & (stream.truth[tasks[stop]] >= 0)
         live_tasks += int((~is_gold[lo:hi]).sum())

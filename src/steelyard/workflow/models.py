@@ -65,6 +65,8 @@ class Label(Base):
     __table_args__ = (
         Index("ix_labels_task", "task_seq"),
         Index("ix_labels_user", "user_id"),
+        # The refit check counts recent labels (``worker_models.due``).
+        Index("ix_labels_created", "created_at"),
         Index("ux_labels_task_user", "task_seq", "user_id", unique=True),
     )
 
@@ -104,6 +106,7 @@ class QualityAnswer(Base):
             postgresql_where=_ACTIVE,
         ),
         Index("ix_quality_answers_project_user", "project_id", "user_id", "kind", "status"),
+        Index("ix_quality_answers_submitted", "submitted_at"),
     )
 
     id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
