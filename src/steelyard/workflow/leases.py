@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from steelyard.accounts.schemas import Actor
 from steelyard.db.base import new_id
 from steelyard.db.dialect import skip_locked
-from steelyard.errors import Forbidden, InvalidState, NotFound
+from steelyard.errors import AlreadySubmitted, Forbidden, InvalidState, NotFound
 from steelyard.projects import service as projects
 from steelyard.tasks.models import Task
 from steelyard.workflow import eligibility
@@ -279,6 +279,8 @@ def own_assignment(session: Session, actor: Actor, assignment_id: str) -> Assign
 
 
 def not_active(assignment: Assignment) -> InvalidState:
+    if assignment.status == "submitted":
+        return AlreadySubmitted("This assignment is submitted.", field="assignment_id")
     return InvalidState(f"This assignment is {assignment.status}.", field="assignment_id")
 
 
