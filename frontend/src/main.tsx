@@ -46,8 +46,10 @@ function App() {
   const path = url.pathname;
   if (path === "/login") return <Login next={url.searchParams.get("next")} />;
   if (!session) {
-    navigate(`/login?next=${encodeURIComponent(path + url.search)}`, true);
-    return null;
+    // Straight to the sign-in form; the address says where to come back to.
+    const next = path + url.search;
+    history.replaceState(null, "", `/login?next=${encodeURIComponent(next)}`);
+    return <Login next={next} />;
   }
   return (
     <>

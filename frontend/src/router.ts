@@ -8,9 +8,11 @@ export function navigate(to: string, replace = false): void {
 }
 
 export function useLocation(): URL {
-  const [href, setHref] = useState(location.href);
+  // A counter, not the address: a redirect may already have put the new address in place
+  // (history.replaceState), and an unchanged state would not render again.
+  const [, setTick] = useState(0);
   useEffect(() => {
-    const update = () => setHref(location.href);
+    const update = () => setTick((t) => t + 1);
     window.addEventListener("popstate", update);
     window.addEventListener("steelyard:navigate", update);
     return () => {
@@ -18,5 +20,5 @@ export function useLocation(): URL {
       window.removeEventListener("steelyard:navigate", update);
     };
   }, []);
-  return new URL(href);
+  return new URL(location.href);
 }

@@ -56,6 +56,8 @@ function isTextField(target: EventTarget | null): boolean {
 export function Label({ project }: { project: string | null }) {
   const [view, setView] = useState<View>({ kind: "loading" });
   const [picks, setPicks] = useState<Picks>([]);
+  const picksRef = useRef(picks);
+  picksRef.current = picks;
   const [help, setHelp] = useState(false);
   const [instruction, setInstruction] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
@@ -161,6 +163,7 @@ export function Label({ project }: { project: string | null }) {
 
   const submit = useCallback(() => {
     if (!offer) return;
+    const picks = picksRef.current;
     const missing = unanswered(qs, picks);
     if (missing) {
       setNotice(`Choose ${missing.name ? `a ${missing.name}` : "a category"} first.`);
@@ -170,7 +173,7 @@ export function Label({ project }: { project: string | null }) {
     outbox.add(offer.assignment_id, response, Date.now());
     setView({ kind: "loading" });
     void deliver({ offer, response });
-  }, [offer, qs, picks, deliver]);
+  }, [offer, qs, deliver]);
 
   const giveBack = useCallback(
     async (how: "skip" | "release") => {
@@ -188,9 +191,16 @@ export function Label({ project }: { project: string | null }) {
     [offer, fetchNext],
   );
 
+  // The key handler is registered once and reads the latest render's state: an effect that
+  // re-registered it would run only after the browser's next task, and a key pressed in between
+  // would act on the state before (a submit sending the choice before the last key).
+  const latest = useRef({ view, offer, qs, submit, giveBack, fetchNext });
+  latest.current = { view, offer, qs, submit, giveBack, fetchNext };
+
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       lastActive.current = Date.now();
+      const { view, offer, qs, submit, giveBack, fetchNext } = latest.current;
       const action = actionFor(e, isTextField(e.target));
       if (!action) return;
       if (action.kind === "help") setHelp((h) => !h);
@@ -213,7 +223,7 @@ export function Label({ project }: { project: string | null }) {
       window.removeEventListener("keydown", onKey);
       window.removeEventListener("pointermove", active);
     };
-  }, [view, offer, qs, submit, giveBack, fetchNext]);
+  }, []);
 
   return (
     <section class="label" aria-live="polite">
