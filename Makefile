@@ -21,7 +21,7 @@ UI_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) \
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-postgres test-fast lint typecheck bench bench-api bench-aggregation demo clean install install-dev postgres-check ui ui-test chromium
+.PHONY: run test test-postgres test-fast lint typecheck bench bench-api bench-aggregation demo clean install install-dev postgres-check ui ui-test chromium bench-ui
 
 $(PY):
 	@printf '\n==> %s\n' "Creating the virtual environment $(VENV) with $(PYTHON)"
@@ -118,6 +118,10 @@ bench-api: $(DEV_STAMP)
 
 bench-aggregation: $(DEV_STAMP)
 	$(PY) bench/aggregation.py
+
+## bench-ui: the labeling app in Chromium: submit to next task drawn, first load, JS shipped
+bench-ui: $(DEV_STAMP) ui chromium
+	$(PY) bench/ui.py
 
 clean:
 	rm -rf $(VENV) .steelyard .pytest_cache .mypy_cache .ruff_cache $(WEB_DIST) $(FRONTEND)/node_modules
