@@ -218,3 +218,36 @@ def test_script_in_task_data_never_runs(shop: Shop, page: Page, email: str) -> N
     expect(page.get_by_test_id("instruction")).to_contain_text("<script>")
     page.wait_for_timeout(200)
     assert page.evaluate("[window.__pwned, window.__pwnedInstruction]") == [None, None]
+
+
+def test_training_shows_the_expected_answer_then_live_work(
+    shop: Shop, page: Page, email: str
+) -> None:
+    project = shop.project(qualification={"pass_mark": 0.5, "tasks": 1})
+    r = shop.http.post(
+        "/v1/training_tasks/categorization",
+        auth=auth(shop.org.live_key),
+        json={
+            "project": project,
+            "attachment": "a training review",
+            "attachment_type": "text",
+            "expected_response": {"category": "negative"},
+        },
+    )
+    assert r.status_code == 200, r.text
+    live = shop.task(project, "a live review")
+    sign_in(page, shop.server, email)
+    row = page.get_by_role("row").filter(has_text=project)
+    expect(row).to_contain_text("training first: 1 task, pass mark 50%")
+    page.get_by_role("button", name=f"Start {project}").click()
+    expect(page.get_by_test_id("task")).to_contain_text("training 1 of 1")
+    expect(page.get_by_test_id("attachment")).to_have_text("a training review")
+    page.keyboard.press("2")
+    page.keyboard.press("Control+Enter")
+    feedback = page.get_by_test_id("feedback")
+    expect(feedback).to_contain_text("Correct")
+    expect(feedback).to_contain_text("expected negative")
+    expect(feedback).to_contain_text("status passed")
+    screenshot(page, "label-training-feedback")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_test_id("task")).to_have_attribute("data-task-id", live)

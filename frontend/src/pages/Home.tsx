@@ -14,7 +14,7 @@ function qualificationText(q: Qualification | null): string {
     case "in_progress":
       return `training: ${q.answered} of ${q.required} answered${score}`;
     default:
-      return `training first: ${q.required} tasks, pass mark ${Math.round(q.pass_mark * 100)}%`;
+      return `training first: ${q.required} task${q.required === 1 ? "" : "s"}, pass mark ${Math.round(q.pass_mark * 100)}%`;
   }
 }
 
