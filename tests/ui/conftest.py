@@ -23,7 +23,12 @@ ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "bench" / "out" / "ui"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "bench" / "out" / "ui"
+#: axe-core from the front end's dev dependencies (`make ui` installs them). It is the engine
+#: `@axe-core/playwright` wraps for Playwright's JavaScript API; from Python it is injected.
+AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +60,16 @@ def screenshot(page: Page, name: str) -> None:
     """Kept as a test artifact (bench/out/ui, not committed)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def axe_violations(page: Page) -> list[str]:
+    """WCAG 2.2 A/AA violations axe-core finds on the page as it is now: rule, impact, where."""
+    if not AXE.is_file():
+        pytest.fail("axe-core is missing: run `make ui` (npm ci in frontend/)")
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target).join(' ')}`)",
+        WCAG,
+    )
+    return list(found)

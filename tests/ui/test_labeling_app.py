@@ -17,7 +17,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from steelyard.db.engine import Database
 from tests.api.helpers import PASSWORD, auth, make_worker
 from tests.conftest import LiveServer, Org
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import axe_violations, screenshot
 
 CATEGORIES = ["positive", "negative", "neutral"]
 
@@ -251,3 +251,25 @@ def test_training_shows_the_expected_answer_then_live_work(
     screenshot(page, "label-training-feedback")
     page.keyboard.press("Control+Enter")
     expect(page.get_by_test_id("task")).to_have_attribute("data-task-id", live)
+
+
+def test_no_wcag_violations_on_sign_in_home_and_labeling(
+    shop: Shop, page: Page, email: str
+) -> None:
+    project = shop.project()
+    shop.task(project, "an accessible review", instruction="Pick the tone")
+    page.goto(shop.server.url + "/login")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name=f"Start {project}")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_role("button", name=f"Start {project}").click()
+    expect(page.get_by_test_id("task")).to_be_visible()
+    page.keyboard.press("1")
+    page.keyboard.press("i")
+    page.keyboard.press("?")
+    expect(page.get_by_test_id("help")).to_be_visible()
+    assert axe_violations(page) == []
