@@ -5,6 +5,7 @@ is sent once the network returns and stored exactly once, and task data never ru
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +15,10 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from steelyard.api.app import create_app
 from steelyard.db.engine import Database
 from tests.api.helpers import PASSWORD, auth, make_worker
+from tests.api.serving import serving_app
 from tests.conftest import LiveServer, Org
 from tests.ui.conftest import axe_violations, screenshot
 
@@ -273,3 +276,34 @@ def test_no_wcag_violations_on_sign_in_home_and_labeling(
     page.keyboard.press("?")
     expect(page.get_by_test_id("help")).to_be_visible()
     assert axe_violations(page) == []
+
+
+def test_heartbeat_while_visible_and_none_while_hidden(shop: Shop, page: Page, email: str) -> None:
+    """On a server whose leases last 12 s the page beats every 5 s while it is visible."""
+    project = shop.project()
+    shop.task(project, "a slow review")
+    short = shop.server.settings.model_copy(update={"lease_seconds": 12})
+    app = create_app(short, run_jobs=False, migrate=False)
+    beats: list[dict[str, Any]] = []
+    page.on(
+        "response",
+        lambda r: beats.append(r.json()) if r.url.endswith("/heartbeat") and r.ok else None,
+    )
+    with serving_app(app) as url:
+        page.goto(url + f"/label?project={project}")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_test_id("task")).to_be_visible()
+        deadline = time.monotonic() + 10
+        while not beats and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert beats and beats[0]["status"] == "active", beats
+        page.evaluate(
+            "Object.defineProperty(document, 'visibilityState', {get: () => 'hidden'});"
+            "document.dispatchEvent(new Event('visibilitychange'))"
+        )
+        page.wait_for_timeout(300)  # a beat already on its way may still land
+        before = len(beats)
+        page.wait_for_timeout(6_000)
+        assert len(beats) == before, "a hidden page beat"
