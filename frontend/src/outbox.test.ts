@@ -48,6 +48,13 @@ describe("Outbox", () => {
     expect(box.list().map((p) => p.assignmentId)).toEqual(["a2", "a3"]);
   });
 
+  it("keeps each worker's queue apart", () => {
+    const store = memory();
+    new Outbox(store, "ann@example.com/demo").add("a1", {}, 1);
+    expect(new Outbox(store, "bob@example.com/demo").list()).toEqual([]);
+    expect(new Outbox(store, "ann@example.com/demo").list()).toHaveLength(1);
+  });
+
   it("reads a damaged store as empty", () => {
     const store = memory();
     store.setItem("steelyard.outbox", "{not json");

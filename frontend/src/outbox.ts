@@ -26,11 +26,20 @@ export type Send = (p: Pending) => Promise<Outcome>;
 const KEY = "steelyard.outbox";
 
 export class Outbox {
-  constructor(private readonly store: Store) {}
+  private readonly key: string;
+
+  /** `owner` (the signed-in worker) keeps one person's queue from being sent with another's
+   * session on a shared browser: it waits for its owner to sign in again. */
+  constructor(
+    private readonly store: Store,
+    owner = "",
+  ) {
+    this.key = owner ? `${KEY}:${owner}` : KEY;
+  }
 
   list(): Pending[] {
     try {
-      const raw = this.store.getItem(KEY);
+      const raw = this.store.getItem(this.key);
       return raw ? (JSON.parse(raw) as Pending[]) : [];
     } catch {
       return [];
@@ -38,7 +47,7 @@ export class Outbox {
   }
 
   private write(items: Pending[]): void {
-    this.store.setItem(KEY, JSON.stringify(items));
+    this.store.setItem(this.key, JSON.stringify(items));
   }
 
   /** Queue a submit; one per assignment (a second for the same assignment replaces nothing). */

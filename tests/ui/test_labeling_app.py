@@ -80,8 +80,12 @@ def same_document(page: Page) -> bool:
 
 
 def outbox(page: Page) -> list[dict[str, Any]]:
-    raw = page.evaluate("localStorage.getItem('steelyard.outbox')")
-    return list(json.loads(raw)) if raw else []
+    """Every queued submit on this browser (each worker has a queue of their own)."""
+    raw = page.evaluate(
+        "JSON.stringify(Object.keys(localStorage).filter(k => k.startsWith('steelyard.outbox'))"
+        ".flatMap(k => JSON.parse(localStorage.getItem(k))))"
+    )
+    return list(json.loads(raw))
 
 
 def test_sign_in_home_reload_and_sign_out(shop: Shop, page: Page, email: str) -> None:

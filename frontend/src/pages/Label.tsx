@@ -3,6 +3,7 @@ import { ApiError, NetworkError, api } from "../api";
 import { KEY_HELP, actionFor } from "../keys";
 import { type Outcome, Outbox, type Pending, classify, retryDelay } from "../outbox";
 import { navigate } from "../router";
+import { loadSession } from "../session";
 import { Categorization } from "../tasks/Categorization";
 import {
   type Option,
@@ -25,7 +26,6 @@ type View =
   | { kind: "feedback"; offer: Offer; result: SubmitResult; given: Record<string, unknown> }
   | { kind: "error"; message: string };
 
-const outbox = new Outbox(localStorage);
 /** No heartbeat after this long without a key press or pointer move: the worker is away. */
 const IDLE_MS = 5 * 60 * 1000;
 
@@ -54,6 +54,10 @@ function isTextField(target: EventTarget | null): boolean {
 }
 
 export function Label({ project }: { project: string | null }) {
+  const outbox = useMemo(() => {
+    const session = loadSession();
+    return new Outbox(localStorage, session ? `${session.email}/${session.org}` : "");
+  }, []);
   const [view, setView] = useState<View>({ kind: "loading" });
   const [picks, setPicks] = useState<Picks>([]);
   const picksRef = useRef(picks);
