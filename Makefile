@@ -10,8 +10,18 @@ PORT ?= 8080
 # so switching between the two reinstalls nothing, and `.[dev]` (a superset) marks both.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
+# The labeling app: Node and npm at build time only. `npm ci` runs when the lock is newer than
+# what it installed; `vite build` when a source is newer than the build.
+NPM ?= npm
+FRONTEND := frontend
+WEB_DIST := src/steelyard/web_dist
+NODE_STAMP := $(FRONTEND)/node_modules/.package-lock.json
+UI_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) \
+  $(addprefix $(FRONTEND)/,index.html vite.config.ts tsconfig.json package.json)
+# Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-postgres test-fast lint typecheck bench bench-api bench-aggregation demo clean install install-dev postgres-check
+.PHONY: run test test-postgres test-fast lint typecheck bench bench-api bench-aggregation demo clean install install-dev postgres-check ui ui-test chromium bench-ui
 
 $(PY):
 	@printf '\n==> %s\n' "Creating the virtual environment $(VENV) with $(PYTHON)"
@@ -28,12 +38,38 @@ $(DEV_STAMP): pyproject.toml | $(PY)
 	$(PIP) install -e '.[dev]'
 	@touch $@ $(RUNTIME_STAMP)
 
+$(NODE_STAMP): $(FRONTEND)/package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "Building the labeling app needs Node 20+ and npm" >&2; exit 1; }
+	@printf '\n==> %s\n' "Installing the labeling app's build tools (npm ci)"
+	cd $(FRONTEND) && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+$(WEB_DIST)/index.html: $(UI_SOURCES) $(NODE_STAMP)
+	@printf '\n==> %s\n' "Building the labeling app into $(WEB_DIST)"
+	cd $(FRONTEND) && $(NPM) run build
+	@touch $@
+
+## ui: build the labeling app when its sources are newer than the build
+ui: $(WEB_DIST)/index.html
+
+## ui-test: the front end's logic tests (Vitest)
+ui-test: $(NODE_STAMP)
+	cd $(FRONTEND) && $(NPM) test
+
+## chromium: Debian's Chromium for the browser tests, installed when missing
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  printf '\n==> %s\n' "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y chromium; \
+	fi
+
 install: $(RUNTIME_STAMP)
 
 install-dev: $(DEV_STAMP)
 
 ## run: install, migrate, seed the demo organization (prints its keys), serve on $(HOST):$(PORT)
-run: $(RUNTIME_STAMP)
+run: $(RUNTIME_STAMP) ui
 	@printf '\n==> %s\n' "Migrating the database"
 	$(VENV)/bin/steelyard db upgrade
 	@printf '\n==> %s\n' "Seeding the demo organization"
@@ -45,17 +81,17 @@ demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/steelyard demo --host $(HOST) --port $(PORT)
 
 ## test: the whole suite (PostgreSQL half too when STEELYARD_TEST_POSTGRES_URL is set)
-test: $(DEV_STAMP) postgres-check lint typecheck
+test: $(DEV_STAMP) postgres-check lint typecheck ui chromium ui-test
 	@printf '\n==> %s\n' "Running the tests"
 	$(VENV)/bin/pytest -q
 
 ## test-postgres: only the PostgreSQL half; STEELYARD_TEST_POSTGRES_URL must be set and answer
-test-postgres: $(DEV_STAMP) postgres-check
+test-postgres: $(DEV_STAMP) postgres-check ui chromium
 	@test -n "$$STEELYARD_TEST_POSTGRES_URL" \
 	  || { echo "test-postgres needs STEELYARD_TEST_POSTGRES_URL" >&2; exit 1; }
 	$(VENV)/bin/pytest -q -m postgres
 
-test-fast: $(DEV_STAMP)
+test-fast: $(DEV_STAMP) ui chromium
 	$(VENV)/bin/pytest -q -x -m "not slow"
 
 # When a PostgreSQL URL is given it must answer: CI fails instead of skipping those tests.
@@ -83,5 +119,9 @@ bench-api: $(DEV_STAMP)
 bench-aggregation: $(DEV_STAMP)
 	$(PY) bench/aggregation.py
 
+## bench-ui: the labeling app in Chromium: submit to next task drawn, first load, JS shipped
+bench-ui: $(DEV_STAMP) ui chromium
+	$(PY) bench/ui.py
+
 clean:
-	rm -rf $(VENV) .steelyard .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .steelyard .pytest_cache .mypy_cache .ruff_cache $(WEB_DIST) $(FRONTEND)/node_modules

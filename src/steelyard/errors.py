@@ -48,6 +48,13 @@ class InvalidState(SteelyardError):
     code = "invalid_state"
 
 
+class AlreadySubmitted(InvalidState):
+    """A submit for an assignment already submitted: the first one counted, this one stored
+    nothing. Its own code lets a client that resends after a lost answer treat it as done."""
+
+    code = "already_submitted"
+
+
 class NotEnabled(SteelyardError):
     """A task type or feature this server does not provide."""
 

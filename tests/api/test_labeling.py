@@ -195,7 +195,8 @@ def test_expired_lease_goes_to_someone_else(
         json={"response": {"annotations": []}},
         headers=worker,
     )
-    native_error(late, 409)
+    # The lease was lost, not used: unlike a repeated submit, this one is not "done".
+    assert native_error(late, 409)["code"] == "invalid_state"
     ok = http.post(
         f"/api/work/{taken['assignment_id']}/submit",
         json={"response": {"annotations": [BOX]}},
@@ -203,6 +204,30 @@ def test_expired_lease_goes_to_someone_else(
     )
     assert ok.status_code == 200
     assert len(c.get_task(task.id).response["annotations"]) == 1
+
+
+@pytest.mark.parametrize("labels_needed", [1, 2])
+def test_a_repeated_submit_is_stored_once(
+    server: LiveServer, org: Org, http: httpx.Client, worker: dict[str, str], labels_needed: int
+) -> None:
+    """The labeling app resends a submit whose answer it never got (the network cut after the
+    server stored it): the repeat stores nothing and says so with its own code, whether the
+    task completed (one label) or still waits for others (two)."""
+    c = client(server, org.live_key)
+    params = {"pipeline": "consensus_task", "consensus_attempts": labels_needed}
+    project = image_project(c, **(params if labels_needed > 1 else {}))
+    task = image_task(c, project=project)
+    lease = _next(http, worker, project=project).json()
+    url = f"/api/work/{lease['assignment_id']}/submit"
+    first = http.post(url, json={"response": {"annotations": [BOX]}}, headers=worker)
+    assert first.status_code == 200, first.text
+    for _ in range(2):
+        again = http.post(url, json={"response": {"annotations": [BOX]}}, headers=worker)
+        err = native_error(again, 409, "assignment_id")
+        assert err["code"] == "already_submitted", err
+    labels = http.get(f"/api/tasks/{task.id}/labels", auth=auth(org.live_key))
+    assert labels.status_code == 200, labels.text
+    assert len(labels.json()) == 1
 
 
 def test_canceled_while_leased(

@@ -21,7 +21,11 @@ from tests.conftest import LiveServer, Org
 
 #: (method, path) → why it takes no credential. ``*`` stands for every method (a mount).
 PUBLIC: dict[tuple[str, str], str] = {
-    ("GET", "/"): "the front page: says what runs here and how to point the client at it",
+    ("GET", "/about"): "says what runs here and how to point the client at it",
+    ("GET", "/"): "the labeling app's page (its data comes from /api, with a session)",
+    ("GET", "/login"): "the labeling app's sign-in page",
+    ("GET", "/label"): "the labeling app's page (its data comes from /api, with a session)",
+    ("*", "/assets"): "the labeling app's scripts and styles",
     ("GET", "/healthz"): "load balancers and orchestrators probe it without credentials",
     ("POST", "/api/auth/login"): "signing in is how a worker gets a session token",
     ("POST", "/api/invitations/accept"): "the invitation's own token is the credential",

@@ -136,7 +136,7 @@ def create_app(
     app.state.http_transport = http_transport
     errors.install(app)
 
-    from steelyard.api import docs, pages
+    from steelyard.api import docs, pages, webapp
     from steelyard.api.native import router as native_router
     from steelyard.api.scale_v1 import router as scale_router
     from steelyard.api.scale_v2 import router as scale_v2_router
@@ -149,6 +149,7 @@ def create_app(
     app.include_router(scale_v2_router.router)
     app.include_router(pages.router)
     docs.install(app)
+    webapp.install(app)
     # Added last = runs first: the path is repaired before idempotency keys are matched on it.
     app.add_middleware(IdempotencyMiddleware)
     # Every body is bounded before anything reads it (the idempotency store, pydantic bodies).

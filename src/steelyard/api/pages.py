@@ -1,4 +1,5 @@
-"""The front page: what is running and how to point the ``scaleapi`` client at it."""
+"""``/about``: what is running and how to point the ``scaleapi`` client at it (``/`` is the
+labeling app, ``api.webapp``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from steelyard.api.auth import Credential, credential_router
 router = credential_router(Credential.PUBLIC, include_in_schema=False)
 
 
-@router.get("/", response_class=HTMLResponse)
-def index(request: Request) -> str:
+@router.get("/about", response_class=HTMLResponse)
+def about(request: Request) -> str:
     base = str(request.base_url).rstrip("/")
     db_kind = "PostgreSQL" if not request.app.state.db.is_sqlite else "SQLite"
     v1 = html.escape(f"{base}/v1")
@@ -44,7 +45,8 @@ synthetic response); <code>live_</code> keys queue tasks for your workers. Creat
 and its keys with <code>steelyard org create NAME --json</code>; <code>make run</code> prints the
 demo organization's keys.</p>
 <h2>More</h2>
-<ul><li><a href="/docs">API reference (OpenAPI)</a></li>
+<ul><li><a href="/">The labeling app</a> (workers sign in there)</li>
+<li><a href="/docs">API reference (OpenAPI)</a></li>
 <li>Workers sign in with <code>POST /api/auth/login</code> and take tasks with
 <code>POST /api/work/next</code>.</li></ul>
 </body></html>"""

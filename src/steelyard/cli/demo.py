@@ -142,6 +142,7 @@ def banner(info: dict[str, Any], *, host: str, port: int) -> str:
             f"  test API key : {info['test_api_key']}",
             f"  project      : {info['project']} (categorization: {', '.join(info['categories'])})",
             f"  worker login : {info['worker_email']} / {password}",
+            f"  label at     : {url}/ (sign in with the worker login)",
             f'  connect      : scaleapi.ScaleClient(KEY, api_instance_url="{url}/v1")',
             f"  reference    : {url}/docs",
             "",

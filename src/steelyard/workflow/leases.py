@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from steelyard.accounts.schemas import Actor
 from steelyard.db.base import new_id
 from steelyard.db.dialect import skip_locked
-from steelyard.errors import Forbidden, InvalidState, NotFound
+from steelyard.errors import AlreadySubmitted, Forbidden, InvalidState, NotFound
 from steelyard.projects import service as projects
 from steelyard.tasks.models import Task
 from steelyard.workflow import eligibility
@@ -360,8 +360,11 @@ def no_assignment(assignment_id: str) -> NotFound:
 
 
 def not_active(assignment: Assignment | str) -> InvalidState:
-    """The refusal for an assignment (or an assignment's status) that is no longer active."""
+    """The refusal for an assignment (or an assignment's status) that is no longer active;
+    ``already_submitted`` for a submit the server already stored (a client's retry: done)."""
     status = assignment if isinstance(assignment, str) else assignment.status
+    if status == "submitted":
+        return AlreadySubmitted("This assignment is submitted.", field="assignment_id")
     return InvalidState(f"This assignment is {status}.", field="assignment_id")
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from steelyard.accounts.schemas import Actor
-from steelyard.errors import InvalidState, NotFound, ValidationError
+from steelyard.errors import AlreadySubmitted, InvalidState, NotFound, ValidationError
 from steelyard.projects import service as projects
 from steelyard.projects import workflow_settings
 from steelyard.quality import gold_scores
@@ -59,6 +59,8 @@ def own_answer(session: Session, actor: Actor, answer_id: str) -> QualityAnswer:
 
 
 def _not_active(answer: QualityAnswer) -> InvalidState:
+    if answer.status == "submitted":
+        return AlreadySubmitted("This assignment is submitted.", field="assignment_id")
     return InvalidState(f"This assignment is {answer.status}.", field="assignment_id")
 
 
