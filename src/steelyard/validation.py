@@ -111,6 +111,18 @@ def under(prefix: str, exc: ValidationError) -> ValidationError:
     return ValidationError(message, field=field)
 
 
+def settings_object(value: Any, field: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A settings object (``params.review``, ``params.pay``...): a JSON object whose keys are
+    among ``keys``; errors name the field, or the first unknown key under it."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"{field} must be an object {{{', '.join(keys)}}}.", field=field)
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        name = f"{field}.{unknown[0]}"
+        raise ValidationError(f"{name} is not a setting.", field=name)
+    return value
+
+
 def json_object(body: Any, *, empty: bool = False) -> dict[str, Any]:
     """A request body that must be a JSON object; ``empty`` lets a missing body mean ``{}``
     (the Scale client sends no body for ``{}``)."""

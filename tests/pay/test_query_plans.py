@@ -4,29 +4,22 @@ scan of the project's history; the sweep's "already paid" probe is the unique so
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from steelyard.db.engine import Database
-from steelyard.db.migrate import upgrade
 from steelyard.pay import view
 from steelyard.pay.models import PIECE_RATE, PayEntry
+from tests import plans
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path_factory.mktemp('plans') / 'plans.db'}")
-    upgrade(database.engine)
-    yield database
-    database.dispose()
+    yield from plans.migrated_sqlite(tmp_path_factory)
 
 
-def _plan(db: Database, stmt: Any) -> str:
-    sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
-    with db.engine.connect() as conn:
-        return " | ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+_plan = plans.sqlite_plan
 
 
 def test_the_estimate_walks_the_project_index_in_order(db: Database) -> None:

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from steelyard.accounts.schemas import Actor
 from steelyard.db.engine import Database
-from steelyard.db.migrate import upgrade
 from steelyard.workflow import completion, eligibility, leases
 from steelyard.workflow.models import Assignment
+from tests import plans
 
 USER = "u" * 24
 ACTOR = Actor(org_id="o" * 24, is_test=False, kind="user", role="annotator", user_id=USER)
@@ -29,16 +28,10 @@ NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path_factory.mktemp('plans') / 'plans.db'}")
-    upgrade(database.engine)
-    yield database
-    database.dispose()
+    yield from plans.migrated_sqlite(tmp_path_factory)
 
 
-def _plan(db: Database, stmt: Any) -> str:
-    sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
-    with db.engine.connect() as conn:
-        return " | ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+_plan = plans.sqlite_plan
 
 
 SCOPES = {

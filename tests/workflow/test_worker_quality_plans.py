@@ -5,30 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from steelyard.db.engine import Database
-from steelyard.db.migrate import upgrade
 from steelyard.workflow import worker_quality
+from tests import plans
 
 ORG, PROJECT, USER = "o" * 24, "p" * 24, "u" * 24
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path_factory.mktemp('plans') / 'plans.db'}")
-    upgrade(database.engine)
-    yield database
-    database.dispose()
+    yield from plans.migrated_sqlite(tmp_path_factory)
 
 
-def _plan(db: Database, stmt: Any) -> str:
-    sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
-    with db.engine.connect() as conn:
-        return " | ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+_plan = plans.sqlite_plan
 
 
 @pytest.mark.parametrize("since", [None, datetime(2026, 11, 30, tzinfo=UTC)])

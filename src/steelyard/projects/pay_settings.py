@@ -20,6 +20,7 @@ from typing import Any
 from babel.numbers import format_currency, get_currency_precision, is_currency
 
 from steelyard.errors import ValidationError
+from steelyard.validation import settings_object
 
 #: Largest amount one setting may hold (minor units): 10^9 cents is ten million dollars.
 MAX_MINOR = 10**9
@@ -85,16 +86,7 @@ def read(params: dict[str, Any], *, prefix: str = "params.") -> PaySettings | No
     value = params.get("pay")
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise ValidationError(
-            f"{field} must be an object {{piece_rate_minor, currency, hourly_rate_minor, "
-            "review_rate_minor}.",
-            field=field,
-        )
-    unknown = sorted(set(value) - set(_FIELDS))
-    if unknown:
-        name = f"{field}.{unknown[0]}"
-        raise ValidationError(f"{name} is not a setting.", field=name)
+    settings_object(value, field, _FIELDS)
     if "piece_rate_minor" not in value:
         raise ValidationError(
             f"{field}.piece_rate_minor is required.", field=f"{field}.piece_rate_minor"

@@ -36,6 +36,7 @@ from typing import Any
 
 from steelyard.errors import ValidationError
 from steelyard.projects import pay_settings
+from steelyard.validation import settings_object
 
 #: Params keys that set the redundancy (a pipeline replaces them all).
 REDUNDANCY_KEYS = ("pipeline", "consensus_attempts", "redundancy")
@@ -144,14 +145,7 @@ def worker_quality(params: dict[str, Any], *, prefix: str = "params.") -> Worker
     value = params.get("worker_quality")
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise ValidationError(
-            f"{field} must be an object {{min_accuracy, min_gold, window}}.", field=field
-        )
-    unknown = sorted(set(value) - {"min_accuracy", "min_gold", "window"})
-    if unknown:
-        name = f"{field}.{unknown[0]}"
-        raise ValidationError(f"{name} is not a setting.", field=name)
+    settings_object(value, field, ("min_accuracy", "min_gold", "window"))
     threshold = value.get("min_accuracy")
     if (
         isinstance(threshold, bool)
@@ -215,14 +209,7 @@ def _redundancy(params: dict[str, Any], prefix: str) -> WorkflowSettings:
 
 
 def _adaptive(value: Any, field: str) -> Redundancy:
-    if not isinstance(value, dict):
-        raise ValidationError(
-            f"{field} must be an object {{min, max, target_confidence}}.", field=field
-        )
-    unknown = sorted(set(value) - {"min", "max", "target_confidence"})
-    if unknown:
-        name = f"{field}.{unknown[0]}"
-        raise ValidationError(f"{name} is not a setting.", field=name)
+    settings_object(value, field, ("min", "max", "target_confidence"))
     low = _count(value.get("min"), f"{field}.min", least=1)
     high = _count(value.get("max"), f"{field}.max", least=1)
     if high < low:
@@ -252,14 +239,7 @@ def read_review(value: Any, field: str = "params.review") -> Review:
     """``params.review`` checked (``None``: no review); errors name the field."""
     if value is None:
         return NO_REVIEW
-    if not isinstance(value, dict):
-        raise ValidationError(
-            f"{field} must be an object {{mode, fraction, agreement_below}}.", field=field
-        )
-    unknown = sorted(set(value) - {"mode", "fraction", "agreement_below"})
-    if unknown:
-        name = f"{field}.{unknown[0]}"
-        raise ValidationError(f"{name} is not a setting.", field=name)
+    settings_object(value, field, ("mode", "fraction", "agreement_below"))
     mode = value.get("mode")
     if mode not in REVIEW_MODES:
         raise ValidationError(
@@ -384,14 +364,7 @@ def read_quality(params: dict[str, Any], *, prefix: str = "params.") -> QualityS
 
 
 def _qualification(value: Any, field: str) -> Qualification:
-    if not isinstance(value, dict):
-        raise ValidationError(
-            f"{field} must be an object {{pass_mark, tasks, max_attempts}}.", field=field
-        )
-    unknown = sorted(set(value) - {"pass_mark", "tasks", "max_attempts"})
-    if unknown:
-        name = f"{field}.{unknown[0]}"
-        raise ValidationError(f"{name} is not a setting.", field=name)
+    settings_object(value, field, ("pass_mark", "tasks", "max_attempts"))
     mark = _number(value.get("pass_mark"))
     if mark is None or not 0.0 < mark <= 1.0:
         raise ValidationError(
