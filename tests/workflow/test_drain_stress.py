@@ -32,6 +32,7 @@ from steelyard.tasks import create
 from steelyard.tasks.models import Task
 from steelyard.workflow import service as workflow
 from steelyard.workflow.models import Assignment, Label
+from tests.workflow import stress
 
 WORKERS = 32
 #: A port nothing listens on: the callback jobs are counted here, and a job runner of the
@@ -249,16 +250,7 @@ def test_32_workers_drain_k3_tasks(db: Database, backend: str, seed: int) -> Non
         threading.Thread(target=_work, args=(db, clock, w, tally, n_tasks, stop, seed * 1000 + i))
         for i, w in enumerate(workers)
     ]
-    started = time.perf_counter()
-    for t in helpers + threads:
-        t.start()
-    deadline = started + 600
-    for t in threads:
-        t.join(timeout=max(0.0, deadline - time.perf_counter()))
-    stop.set()
-    for t in helpers + threads:
-        t.join(timeout=30)
-    elapsed = time.perf_counter() - started
+    elapsed = stress.run_to_the_end(helpers, threads, stop)
     assert not tally.violations, tally.violations[:10]
     assert len(tally.completed) == n_tasks, (len(tally.completed), n_tasks, elapsed)
     assert set(tally.completed.values()) == {1}

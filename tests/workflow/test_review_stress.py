@@ -39,6 +39,7 @@ from steelyard.tasks.models import Task
 from steelyard.workflow import review
 from steelyard.workflow import service as workflow
 from steelyard.workflow.models import Label, Review
+from tests.workflow import stress
 
 PEOPLE = 12
 K = 2
@@ -246,16 +247,7 @@ def test_people_label_and_review_every_task_exactly_once(
         threading.Thread(target=_person, args=(db, clock, me, tally, TASKS, stop, seed * 1000 + i))
         for i, me in enumerate(people)
     ]
-    started = time.perf_counter()
-    for t in helpers + threads:
-        t.start()
-    deadline = started + 600
-    for t in threads:
-        t.join(timeout=max(0.0, deadline - time.perf_counter()))
-    stop.set()
-    for t in helpers + threads:
-        t.join(timeout=30)
-    elapsed = time.perf_counter() - started
+    elapsed = stress.run_to_the_end(helpers, threads, stop)
     assert not tally.violations, tally.violations[:10]
     assert len(tally.completed) == TASKS, (len(tally.completed), TASKS, elapsed)
     assert set(tally.completed.values()) == {1}
